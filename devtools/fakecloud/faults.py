@@ -1,0 +1,86 @@
+"""Per-tenant fault injection: what the next requests to a service should suffer.
+
+A fault applies to one service ("msi", "token" or "graph") and, optionally, one tenant; `count`
+bounds how many requests it hits (None = until cleared), which is how "throttles, then recovers"
+is expressed. Faults are checked in the order they were added; the first one that matches wins.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Literal
+
+Service = Literal["msi", "token", "graph"]
+FaultKind = Literal["latency", "status", "drop", "aadsts", "graph_error", "no_sign_in_licence"]
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour.
+
+    kind:
+      latency  - delay the answer by latency_ms, then answer normally (stacks with other faults)
+      status   - answer `status` (429/500/502/503/504) with an error body in the service's shape;
+                 `retry_after` (a string: "2", "0.5" or an HTTP date) is sent when set
+      drop     - close the connection without an answer
+      aadsts   - token endpoint answers the Entra error for AADSTS `code`
+      graph_error - Graph answers `status` with ODataError code `code`
+    path_contains narrows a Graph fault to requests whose path contains it (e.g. "/$batch").
+    """
+
+    service: Service
+    kind: FaultKind
+    tenant_id: str | None = None
+    status: int = 503
+    retry_after: str | None = None
+    latency_ms: int = 0
+    code: str | int | None = None
+    count: int | None = None
+    path_contains: str | None = None
+    method: str | None = None
+    hits: int = 0
+
+    def matches(self, service: str, tenant_id: str | None, path: str, method: str) -> bool:
+        if self.service != service:
+            return False
+        if self.tenant_id is not None and self.tenant_id != tenant_id:
+            return False
+        if self.path_contains is not None and self.path_contains not in path:
+            return False
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        return self.count is None or self.hits < self.count
+
+
+@dataclass
+class FaultBook:
+    """Thread-safe list of faults; the server consults it on every request."""
+
+    faults: list[Fault] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, fault: Fault) -> None:
+        with self._lock:
+            self.faults.append(fault)
+
+    def clear(self, *, tenant_id: str | None = None) -> None:
+        with self._lock:
+            keep = [f for f in self.faults if tenant_id is not None and f.tenant_id != tenant_id]
+            self.faults = keep
+
+    def take(self, service: str, tenant_id: str | None, path: str, method: str) -> list[Fault]:
+        """The faults this request suffers: every matching latency fault plus the first other one.
+
+        Taking a fault counts a hit against its `count`.
+        """
+        taken: list[Fault] = []
+        with self._lock:
+            for fault in self.faults:
+                if not fault.matches(service, tenant_id, path, method):
+                    continue
+                first_other = not any(f.kind != "latency" for f in taken)
+                if fault.kind == "latency" or first_other:
+                    fault.hits += 1
+                    taken.append(fault)
+        return taken

@@ -1,0 +1,76 @@
+"""Every request the fake cloud answered, with counters tests and benchmarks read.
+
+Besides plain counts it records two kinds of misbehaviour by a client, which Graph itself would
+punish: an early retry (a request for the same tenant and service that arrives before a
+Retry-After the fake sent has elapsed) and a duplicate create (Graph side; counted by the Graph
+emulator through `count`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    service: str  # "msi" | "token" | "graph" | "control" | "discovery"
+    method: str
+    path: str
+    tenant_id: str | None
+    status: int
+    at: float  # time.monotonic() when the request arrived
+    early_retry: bool = False
+
+
+@dataclass
+class RequestLog:
+    records: list[RequestRecord] = field(default_factory=list)
+    counters: Counter[str] = field(default_factory=Counter)
+    _not_before: dict[tuple[str, str | None], float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def is_early(self, service: str, tenant_id: str | None, now: float) -> bool:
+        """True when a Retry-After sent to this (service, tenant) has not yet elapsed."""
+        with self._lock:
+            return now < self._not_before.get((service, tenant_id), 0.0)
+
+    def retry_after_sent(self, service: str, tenant_id: str | None, seconds: float) -> None:
+        with self._lock:
+            key = (service, tenant_id)
+            self._not_before[key] = max(self._not_before.get(key, 0.0), time.monotonic() + seconds)
+
+    def add(self, record: RequestRecord) -> None:
+        with self._lock:
+            self.records.append(record)
+            self.counters[f"{record.service}.requests"] += 1
+            self.counters[f"{record.service}.status.{record.status}"] += 1
+            if record.early_retry:
+                self.counters[f"{record.service}.early_retries"] += 1
+
+    def count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self.counters[name] += n
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counters)
+
+    def select(
+        self, *, service: str | None = None, tenant_id: str | None = None
+    ) -> list[RequestRecord]:
+        with self._lock:
+            return [
+                r
+                for r in self.records
+                if (service is None or r.service == service)
+                and (tenant_id is None or r.tenant_id == tenant_id)
+            ]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.records.clear()
+            self.counters.clear()
+            self._not_before.clear()

@@ -1,0 +1,220 @@
+"""Typed settings, loaded from the environment and validated once, every problem reported together.
+
+The same names point the app at Azure or at the local fake cloud (DESIGN.md): the platform sets
+IDENTITY_ENDPOINT / IDENTITY_HEADER; AZURE_CLIENT_ID names the user-assigned managed identity;
+APP_CLIENT_ID the multi-tenant app registration whose federated credential that identity is.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import urlencode, urlsplit
+
+_E = TypeVar("_E", bound=enum.StrEnum)
+
+
+class SettingsError(ValueError):
+    """One or more settings are missing or invalid; `problems` lists each, in one message."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid settings: " + "; ".join(problems))
+
+
+class Cloud(enum.StrEnum):
+    PUBLIC = "public"
+    USGOV = "usgov"
+    CHINA = "china"
+
+
+class AuthMode(enum.StrEnum):
+    """How the app proves it is the app registration.
+
+    managed_identity is the product: no secret exists. certificate and secret exist only for hosts
+    without a managed identity (a laptop, another cloud's VM).
+    """
+
+    MANAGED_IDENTITY = "managed_identity"
+    CERTIFICATE = "certificate"
+    SECRET = "secret"
+
+
+@dataclass(frozen=True)
+class CloudEndpoints:
+    authority_host: str
+    graph_endpoint: str
+    token_exchange_audience: str
+
+
+# Entra docs, "Configure an app to trust a managed identity": the audience per cloud; Graph's
+# national cloud deployments: https://learn.microsoft.com/graph/deployments
+CLOUDS: Mapping[Cloud, CloudEndpoints] = {
+    Cloud.PUBLIC: CloudEndpoints(
+        "https://login.microsoftonline.com",
+        "https://graph.microsoft.com",
+        "api://AzureADTokenExchange",
+    ),
+    Cloud.USGOV: CloudEndpoints(
+        "https://login.microsoftonline.us",
+        "https://graph.microsoft.us",
+        "api://AzureADTokenExchangeUSGov",
+    ),
+    Cloud.CHINA: CloudEndpoints(
+        "https://login.chinacloudapi.cn",
+        "https://microsoftgraph.chinacloudapi.cn",
+        "api://AzureADTokenExchangeChina",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A value that must never be printed: repr and str show only that it is set."""
+
+    value: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    __str__ = __repr__
+
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def is_guid(value: str) -> bool:
+    """True for the canonical 8-4-4-4-12 hex form Entra uses for tenant and client ids."""
+    return bool(_GUID.match(value))
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_client_id: str
+    cloud: Cloud
+    authority_host: str
+    graph_endpoint: str
+    token_exchange_audience: str
+    auth_mode: AuthMode
+    managed_identity_client_id: str | None = None
+    certificate_path: Path | None = None
+    certificate_password: Secret | None = None
+    client_secret: Secret | None = None
+
+    @property
+    def graph_scope(self) -> str:
+        """The one scope every tenant token is requested for (app-only: `/.default`)."""
+        return f"{self.graph_endpoint}/.default"
+
+    def admin_consent_url(self, tenant_id: str) -> str:
+        """Where a tenant's admin grants the app its permissions (v2 `adminconsent` endpoint).
+
+        https://learn.microsoft.com/entra/identity-platform/v2-admin-consent
+        """
+        query = urlencode({"client_id": self.app_client_id, "scope": self.graph_scope})
+        return f"{self.authority_host}/{tenant_id}/v2.0/adminconsent?{query}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every setting; raise one SettingsError listing all problems."""
+        return _Loader(os.environ if env is None else env).load()
+
+
+class _Loader:
+    """Collects problems instead of stopping at the first, so one run shows them all."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def get(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def require(self, name: str, why: str) -> str | None:
+        value = self.get(name)
+        if value is None:
+            self.problems.append(f"missing {name} ({why})")
+        return value
+
+    def guid(self, name: str, why: str) -> str | None:
+        value = self.require(name, why)
+        if value is not None and not is_guid(value):
+            self.problems.append(f"{name} must be a GUID, got {value!r}")
+            return None
+        return value
+
+    def choice(self, name: str, kind: type[_E], default: _E) -> _E:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        try:
+            return kind(raw.lower())
+        except ValueError:
+            allowed = ", ".join(member.value for member in kind)
+            self.problems.append(f"{name} must be one of {allowed}, got {raw!r}")
+            return default
+
+    def url(self, name: str, default: str) -> str:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        parts = urlsplit(raw)
+        if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
+            self.problems.append(
+                f"{name} must be an https:// URL with no path or query, got {raw!r}"
+            )
+            return default
+        return raw.rstrip("/")
+
+    def load(self) -> Settings:
+        cloud = self.choice("AZURE_CLOUD", Cloud, Cloud.PUBLIC)
+        endpoints = CLOUDS[cloud]
+        mode = self.choice("XTENANT_AUTH_MODE", AuthMode, AuthMode.MANAGED_IDENTITY)
+        app_client_id = self.guid("APP_CLIENT_ID", "the multi-tenant app registration's client id")
+        mi_client_id = certificate_path = certificate_password = client_secret = None
+        if mode is AuthMode.MANAGED_IDENTITY:
+            mi_client_id = self.managed_identity()
+        elif mode is AuthMode.CERTIFICATE:
+            certificate_path, certificate_password = self.certificate()
+        else:
+            client_secret = self.secret()
+        settings = Settings(
+            app_client_id=app_client_id or "",
+            cloud=cloud,
+            authority_host=self.url("AZURE_AUTHORITY_HOST", endpoints.authority_host),
+            graph_endpoint=self.url("GRAPH_ENDPOINT", endpoints.graph_endpoint),
+            token_exchange_audience=endpoints.token_exchange_audience,
+            auth_mode=mode,
+            managed_identity_client_id=mi_client_id,
+            certificate_path=certificate_path,
+            certificate_password=certificate_password,
+            client_secret=client_secret,
+        )
+        if self.problems:
+            raise SettingsError(self.problems)
+        return settings
+
+    def managed_identity(self) -> str | None:
+        client_id = self.guid("AZURE_CLIENT_ID", "the user-assigned managed identity's client id")
+        platform = "set by the Functions platform; locally, the fake cloud prints it"
+        self.require("IDENTITY_ENDPOINT", platform)
+        self.require("IDENTITY_HEADER", platform)
+        return client_id
+
+    def certificate(self) -> tuple[Path | None, Secret | None]:
+        raw = self.require("XTENANT_CERTIFICATE_PATH", "a PEM with the app's certificate and key")
+        path = Path(raw) if raw else None
+        if path is not None and not path.is_file():
+            self.problems.append(f"XTENANT_CERTIFICATE_PATH {raw!r} is not a readable file")
+        password = self.get("XTENANT_CERTIFICATE_PASSWORD")
+        return path, Secret(password) if password else None
+
+    def secret(self) -> Secret | None:
+        value = self.require("XTENANT_CLIENT_SECRET", "the app registration's client secret")
+        return Secret(value) if value else None

@@ -1,0 +1,145 @@
+"""Settings: loaded once from the environment, every problem reported together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.settings import AuthMode, Cloud, Settings, SettingsError
+
+APP = "11111111-1111-1111-1111-111111111111"
+MI = "22222222-2222-2222-2222-222222222222"
+TENANT = "33333333-3333-3333-3333-333333333333"
+
+
+def mi_env(**overrides: str) -> dict[str, str]:
+    env = {
+        "APP_CLIENT_ID": APP,
+        "AZURE_CLIENT_ID": MI,
+        "IDENTITY_ENDPOINT": "http://127.0.0.1:1/msi/token",
+        "IDENTITY_HEADER": "per-run-value",
+    }
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v != ""}
+
+
+def test_public_cloud_is_the_default_with_its_endpoints() -> None:
+    settings = Settings.from_env(mi_env())
+
+    assert settings.cloud is Cloud.PUBLIC
+    assert settings.auth_mode is AuthMode.MANAGED_IDENTITY
+    assert settings.authority_host == "https://login.microsoftonline.com"
+    assert settings.graph_endpoint == "https://graph.microsoft.com"
+    assert settings.token_exchange_audience == "api://AzureADTokenExchange"
+    assert settings.graph_scope == "https://graph.microsoft.com/.default"
+    assert settings.managed_identity_client_id == MI
+
+
+@pytest.mark.parametrize(
+    ("cloud", "authority", "graph", "audience"),
+    [
+        (
+            "usgov",
+            "https://login.microsoftonline.us",
+            "https://graph.microsoft.us",
+            "api://AzureADTokenExchangeUSGov",
+        ),
+        (
+            "china",
+            "https://login.chinacloudapi.cn",
+            "https://microsoftgraph.chinacloudapi.cn",
+            "api://AzureADTokenExchangeChina",
+        ),
+    ],
+)
+def test_national_cloud_sets_authority_graph_and_exchange_audience(
+    cloud: str, authority: str, graph: str, audience: str
+) -> None:
+    settings = Settings.from_env(mi_env(AZURE_CLOUD=cloud.upper()))
+
+    assert (settings.authority_host, settings.graph_endpoint) == (authority, graph)
+    assert settings.token_exchange_audience == audience
+
+
+def test_overrides_replace_the_cloud_endpoints_without_trailing_slash() -> None:
+    settings = Settings.from_env(
+        mi_env(
+            AZURE_AUTHORITY_HOST="https://127.0.0.1:8443/", GRAPH_ENDPOINT="https://127.0.0.1:9443"
+        )
+    )
+
+    assert settings.authority_host == "https://127.0.0.1:8443"
+    assert settings.graph_scope == "https://127.0.0.1:9443/.default"
+
+
+def test_every_missing_and_invalid_setting_is_reported_in_one_error() -> None:
+    env = {
+        "APP_CLIENT_ID": "not-a-guid",
+        "AZURE_CLOUD": "mars",
+        "AZURE_AUTHORITY_HOST": "http://login.example",
+        "GRAPH_ENDPOINT": "graph",
+    }
+
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(env)
+
+    message = str(caught.value)
+    assert "APP_CLIENT_ID must be a GUID" in message
+    assert "AZURE_CLOUD must be one of public, usgov, china" in message
+    assert "missing AZURE_CLIENT_ID" in message
+    assert "missing IDENTITY_ENDPOINT" in message
+    assert "missing IDENTITY_HEADER" in message
+    assert "AZURE_AUTHORITY_HOST must be an https:// URL" in message
+    assert "GRAPH_ENDPOINT must be an https:// URL" in message
+    assert len(caught.value.problems) == 7
+
+
+def test_unknown_auth_mode_is_reported_with_the_choices() -> None:
+    with pytest.raises(SettingsError, match="XTENANT_AUTH_MODE must be one of managed_identity"):
+        Settings.from_env(mi_env(XTENANT_AUTH_MODE="password"))
+
+
+def test_certificate_mode_needs_a_readable_certificate_file(tmp_path: Path) -> None:
+    env = {"APP_CLIENT_ID": APP, "XTENANT_AUTH_MODE": "certificate"}
+
+    with pytest.raises(SettingsError, match="missing XTENANT_CERTIFICATE_PATH"):
+        Settings.from_env(env)
+    with pytest.raises(SettingsError, match="is not a readable file"):
+        Settings.from_env(env | {"XTENANT_CERTIFICATE_PATH": str(tmp_path / "absent.pem")})
+
+    pem = tmp_path / "app.pem"
+    pem.write_text("placeholder")
+    settings = Settings.from_env(env | {"XTENANT_CERTIFICATE_PATH": str(pem)})
+    assert settings.certificate_path == pem
+    assert settings.managed_identity_client_id is None
+
+
+def test_secret_mode_never_shows_the_secret_in_repr_or_errors() -> None:
+    value = "do-not-print-" + "x" * 20
+    settings = Settings.from_env(
+        {"APP_CLIENT_ID": APP, "XTENANT_AUTH_MODE": "secret", "XTENANT_CLIENT_SECRET": value}
+    )
+
+    assert settings.client_secret is not None
+    assert settings.client_secret.value == value
+    assert value not in repr(settings)
+    assert value not in str(settings.client_secret)
+
+
+def test_admin_consent_url_names_tenant_app_and_graph_scope() -> None:
+    settings = Settings.from_env(mi_env())
+
+    url = settings.admin_consent_url(TENANT)
+
+    assert url == (
+        f"https://login.microsoftonline.com/{TENANT}/v2.0/adminconsent"
+        f"?client_id={APP}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+    )
+
+
+def test_settings_are_frozen() -> None:
+    settings = Settings.from_env(mi_env())
+
+    with pytest.raises(AttributeError):
+        settings.app_client_id = "other"  # type: ignore[misc]

@@ -12,6 +12,9 @@
     │   └── AppDisabled               no         re-enable the service principal (7000112, 500014)
     ├── AssertionExpired              once       refresh the MI assertion, retry once (700024)
     ├── ManagedIdentityUnavailable    yes        identity assigned to the app? endpoint up?
+    ├── NotLicensed                   no         a status, not a failure: the tenant lacks the
+    │                                            licence a feature needs (signInActivity: P1)
+    ├── GraphRequestError             no         Graph refused the request (400, 404, 409...)
     ├── TransientError                yes        nothing: retried, then redelivered
     │   └── LoopDetected              yes        back off hard; a caching bug (50196)
     └── UnexpectedError               no         read the message; report it
@@ -109,6 +112,20 @@ class BlockedByPolicy(TenantAuthError):
 
 class AppDisabled(TenantAuthError):
     error_class = "app_disabled"
+
+
+class NotLicensed(XtenantError):
+    error_class = "not_licensed"
+
+
+class GraphRequestError(XtenantError):
+    """Graph answered 4xx for a reason other than permission or licence; `status` says which."""
+
+    error_class = "graph_error"
+
+    def __init__(self, message: str, *, status: int, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.status = status
 
 
 class AssertionExpired(XtenantError):
@@ -274,3 +291,96 @@ def _first_line(exc: BaseException) -> str:
     """The first line of a message: Entra appends trace ids and timestamps after it."""
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
+
+
+#: Graph's code when a tenant without Entra ID P1 asks for signInActivity.
+_NOT_LICENSED_CODES = frozenset({"Authentication_RequestFromNonPremiumTenantOrB2CTenant"})
+
+
+def graph_error(
+    status: int,
+    code: str | None,
+    message: str,
+    *,
+    tenant_id: str | None,
+    permissions: tuple[str, ...] = (),
+    consent_url: str | None = None,
+) -> XtenantError:
+    """Turn a Graph error answer (status, ODataError code, message) into a typed error.
+
+    Used for whole responses (via classify_graph) and for `$batch` sub-responses alike.
+    https://learn.microsoft.com/graph/errors
+    """
+    label = f"HTTP {status} {code or ''}".rstrip()
+    text = f"{label}: {message[:300]}" if message else label
+    if status == 403 and code in _NOT_LICENSED_CODES:
+        return NotLicensed(
+            text,
+            tenant_id=tenant_id,
+            code=code,
+            remediation="None needed: the tenant has no Entra ID P1 licence, so no sign-in data.",
+        )
+    if status == 403 and code == "Authorization_RequestDenied":
+        needed = ", ".join(permissions) or "the permission this job declares"
+        return PermissionMissing(
+            f"{text} (the job needs application permissions: {needed})",
+            tenant_id=tenant_id,
+            code=code,
+            remediation=(
+                f"Add {needed} to the app registration's Graph application permissions; "
+                f"then: {_consent(consent_url)}"
+            ),
+        )
+    if status == 429 or status >= 500:
+        return TransientError(
+            text,
+            tenant_id=tenant_id,
+            code=code or status,
+            remediation="None: retried with backoff, then the message is redelivered.",
+        )
+    return GraphRequestError(
+        text,
+        status=status,
+        tenant_id=tenant_id,
+        code=code,
+        remediation="Graph refused the request: read the message; if it repeats, report it.",
+    )
+
+
+def classify_graph(
+    exc: BaseException,
+    *,
+    tenant_id: str | None,
+    permissions: tuple[str, ...] = (),
+    consent_url: str | None = None,
+) -> XtenantError:
+    """Turn whatever a Graph call raised into the typed error (kiota ODataError/APIError,
+    httpx transport errors, or a credential failure already typed by identity.py)."""
+    if isinstance(exc, XtenantError):
+        return exc
+    status = getattr(exc, "response_status_code", None)
+    if isinstance(status, int):
+        main = getattr(exc, "error", None)
+        code = getattr(main, "code", None)
+        message = getattr(main, "message", None) or getattr(exc, "message", None) or ""
+        return graph_error(
+            status,
+            code if isinstance(code, str) else None,
+            str(message),
+            tenant_id=tenant_id,
+            permissions=permissions,
+            consent_url=consent_url,
+        )
+    if isinstance(exc, OSError | asyncio.TimeoutError) or _is_httpx_transport(exc):
+        return TransientError(
+            f"network: {_first_line(exc)}",
+            tenant_id=tenant_id,
+            remediation="None: retried with backoff, then the message is redelivered.",
+        )
+    return classify(exc, tenant_id=tenant_id, consent_url=consent_url)
+
+
+def _is_httpx_transport(exc: BaseException) -> bool:
+    import httpx
+
+    return isinstance(exc, httpx.TransportError)

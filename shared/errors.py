@@ -15,6 +15,8 @@
     ├── NotLicensed                   no         a status, not a failure: the tenant lacks the
     │                                            licence a feature needs (signInActivity: P1)
     ├── GraphRequestError             no         Graph refused the request (400, 404, 409...)
+    │   ├── AlreadyExists             no         what was to be added is there: converged
+    │   └── GraphNotFound             no         404
     ├── TransientError                yes        nothing: retried, then redelivered
     │   └── LoopDetected              yes        back off hard; a caching bug (50196)
     └── UnexpectedError               no         read the message; report it
@@ -126,6 +128,16 @@ class GraphRequestError(XtenantError):
     def __init__(self, message: str, *, status: int, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.status = status
+
+
+class AlreadyExists(GraphRequestError):
+    """Graph refused to add what is already there (e.g. a member reference): converged."""
+
+    error_class = "already_exists"
+
+
+class GraphNotFound(GraphRequestError):
+    error_class = "not_found"
 
 
 class AssertionExpired(XtenantError):
@@ -293,6 +305,8 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:300] if text else type(exc).__name__
 
 
+#: Graph answers a duplicate member reference with 400 Request_BadRequest and only this text.
+_ALREADY_EXISTS = "added object references already exist"
 #: Graph's code when a tenant without Entra ID P1 asks for signInActivity.
 _NOT_LICENSED_CODES = frozenset({"Authentication_RequestFromNonPremiumTenantOrB2CTenant"})
 
@@ -338,7 +352,12 @@ def graph_error(
             code=code or status,
             remediation="None: retried with backoff, then the message is redelivered.",
         )
-    return GraphRequestError(
+    kind = GraphRequestError
+    if status == 404:
+        kind = GraphNotFound
+    elif status == 400 and _ALREADY_EXISTS in message:
+        kind = AlreadyExists
+    return kind(
         text,
         status=status,
         tenant_id=tenant_id,

@@ -161,6 +161,25 @@ class GraphSession:
             info.set_stream_content(json.dumps(body).encode(), "application/json")
         return info
 
+    def list_request(
+        self,
+        builder: Any,
+        *,
+        filter: str | None = None,
+        select: Sequence[str] = (),
+        top: int | None = None,
+    ) -> Any:
+        """A GET RequestInformation from an SDK collection builder, with OData query options.
+
+        The SDK encodes the query (UPNs carry `#EXT#`, which must never reach a URL raw).
+        """
+        from kiota_abstractions.base_request_configuration import RequestConfiguration
+
+        kind = type(builder)
+        query_type = getattr(kind, f"{kind.__name__}GetQueryParameters")
+        query = query_type(filter=filter, select=list(select) or None, top=top)
+        return builder.to_get_request_information(RequestConfiguration(query_parameters=query))
+
     async def send(self, info: Any, *, idempotent: bool, describe: str = "") -> dict[str, Any]:
         """Send a request built by the SDK or by `request()`; return its JSON body ({} if none)."""
         method = str(getattr(info.http_method, "value", info.http_method))

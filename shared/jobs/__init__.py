@@ -1,0 +1,40 @@
+"""The jobs xtenant can run in a tenant, by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.errors import XtenantError
+from shared.jobs.base import Change, ChangeOutcome, InvalidParams, Job, Mode, Plan
+from shared.jobs.ensure_group import EnsureGroup
+from shared.jobs.guest_cleanup import GuestCleanup
+from shared.jobs.tenant_baseline import TenantBaseline
+
+__all__ = [
+    "JOBS",
+    "Change",
+    "ChangeOutcome",
+    "InvalidParams",
+    "Job",
+    "Mode",
+    "Plan",
+    "UnknownJob",
+    "get_job",
+]
+
+
+class UnknownJob(XtenantError, ValueError):
+    error_class = "unknown_job"
+
+
+JOBS: dict[str, Job[Any]] = {
+    job.name: job for job in (GuestCleanup(), EnsureGroup(), TenantBaseline())
+}
+
+
+def get_job(name: str) -> Job[Any]:
+    job = JOBS.get(name)
+    if job is None:
+        known = ", ".join(sorted(JOBS))
+        raise UnknownJob(f"unknown job {name!r}", remediation=f"Use one of: {known}.")
+    return job

@@ -1,0 +1,229 @@
+"""ensure-group: a security group, found by mailNickname, with exactly the given members.
+
+Graph allows several groups to share a mailNickname (FACTS.md), so a create must never be
+repeated blindly: apply re-reads by mailNickname right before creating, and a create that fails
+ambiguously is not retried (shared.retry) — the next run finds the group and converges.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from shared.batch import BatchItem, BatchResult
+from shared.errors import AlreadyExists, GraphNotFound, XtenantError
+from shared.graph import MAX_PAGE, GraphSession
+from shared.jobs.base import Change, ChangeOutcome, Job, Plan
+
+#: Graph: mailNickname max 64 chars, ASCII 0-127 without @ () \ [] " ; : <> , and space.
+_NICKNAME = re.compile(r"^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]{1,64}$")
+#: Graph limits the number of values in an `in (...)` filter clause; 15 is safe everywhere.
+_IN_CHUNK = 15
+_GROUP_FIELDS = ("id", "displayName", "description", "mailNickname")
+
+
+@dataclass(frozen=True)
+class EnsureGroupParams:
+    mail_nickname: str
+    display_name: str
+    description: str = ""
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Member:
+    id: str
+    upn: str
+
+    @classmethod
+    def from_graph(cls, item: dict[str, Any]) -> Member:
+        return cls(id=str(item["id"]), upn=str(item.get("userPrincipalName") or item["id"]))
+
+
+class AmbiguousGroup(XtenantError):
+    error_class = "ambiguous_target"
+
+
+class EnsureGroup(Job[EnsureGroupParams]):
+    name = "ensure-group"
+    description = "A security group exists with the given name, description and exact members."
+    permissions = ("Group.ReadWrite.All", "GroupMember.ReadWrite.All", "User.Read.All")
+    params_type = EnsureGroupParams
+
+    def check(self, params: EnsureGroupParams) -> list[str]:
+        problems = []
+        if not _NICKNAME.match(params.mail_nickname):
+            problems.append(
+                "mail_nickname must be 1-64 ASCII letters, digits or -_. (no spaces, @)"
+            )
+        if not params.display_name.strip() or len(params.display_name) > 256:
+            problems.append("display_name must be 1-256 characters")
+        if any("@" not in upn for upn in params.members):
+            problems.append("members must be user principal names like alice@contoso.com")
+        return problems
+
+    async def plan(self, session: GraphSession, params: EnsureGroupParams) -> Plan:
+        plan = Plan(self.name, session.tenant_id)
+        group = await find_group(session, params.mail_nickname)
+        wanted = await resolve_upns(session, params.members, plan)
+        if group is None:
+            plan.changes.append(_create(params))
+            current: dict[str, Member] = {}
+        else:
+            plan.context["group_id"] = group["id"]
+            plan.changes.extend(_updates(group, params))
+            current = {m.id: m for m in await members(session, group["id"])}
+        for member in wanted.values():
+            if member.id not in current:
+                plan.changes.append(_membership("add_member", member))
+        for member in current.values():
+            if member.id not in wanted:
+                plan.changes.append(_membership("remove_member", member))
+        return plan
+
+    async def apply(self, session: GraphSession, plan: Plan) -> list[ChangeOutcome]:
+        outcomes: list[ChangeOutcome] = []
+        group_id = plan.context.get("group_id")
+        for change in plan.changes:
+            if change.action == "create":
+                group_id = await _create_once(session, change)
+                outcomes.append(ChangeOutcome(change))
+            elif change.action == "update":
+                await session.send(
+                    session.request("PATCH", f"/groups/{group_id}", change.data["body"]),
+                    idempotent=True,
+                )
+                outcomes.append(ChangeOutcome(change))
+        membership = [c for c in plan.changes if c.action in ("add_member", "remove_member")]
+        if membership:
+            assert group_id is not None
+            results = await session.batch(
+                [_member_item(n, c, group_id, session) for n, c in enumerate(membership)]
+            )
+            outcomes.extend(_member_outcome(c, r) for c, r in zip(membership, results, strict=True))
+        return outcomes
+
+
+async def find_group(session: GraphSession, nickname: str) -> dict[str, Any] | None:
+    safe = nickname.replace("'", "''")
+    info = session.list_request(
+        session.client.groups, filter=f"mailNickname eq '{safe}'", select=_GROUP_FIELDS
+    )
+    found = [g async for page in session.pages(info) for g in page]
+    if len(found) > 1:
+        ids = ", ".join(sorted(g["id"] for g in found))
+        raise AmbiguousGroup(
+            f"{len(found)} groups share mailNickname {nickname!r}: {ids}",
+            tenant_id=session.tenant_id,
+            remediation="Delete or rename the duplicates in the tenant, then run again.",
+        )
+    return found[0] if found else None
+
+
+async def resolve_upns(
+    session: GraphSession, upns: tuple[str, ...], plan: Plan
+) -> dict[str, Member]:
+    """UPN -> user in this tenant; unknown UPNs become a note, not a failure."""
+    found: dict[str, Member] = {}
+    unique = sorted({u.lower() for u in upns})
+    for start in range(0, len(unique), _IN_CHUNK):
+        chunk = unique[start : start + _IN_CHUNK]
+        quoted = ",".join("'" + u.replace("'", "''") + "'" for u in chunk)
+        info = session.list_request(
+            session.client.users,
+            filter=f"userPrincipalName in ({quoted})",
+            select=("id", "userPrincipalName"),
+        )
+        for member in await session.collect(info, Member.from_graph):
+            found[member.upn.lower()] = member
+    unknown = [u for u in unique if u not in found]
+    if unknown:
+        plan.notes.append("unknown UPNs (not in this tenant): " + ", ".join(unknown))
+    return {m.id: m for m in found.values()}
+
+
+async def members(session: GraphSession, group_id: str) -> list[Member]:
+    builder = session.client.groups.by_group_id(group_id).members
+    info = session.list_request(builder, select=("id", "userPrincipalName"), top=MAX_PAGE)
+    return await session.collect(info, Member.from_graph)
+
+
+def _create(params: EnsureGroupParams) -> Change:
+    body: dict[str, Any] = {
+        "displayName": params.display_name,
+        "mailNickname": params.mail_nickname,
+        "securityEnabled": True,
+        "mailEnabled": False,
+    }
+    if params.description:
+        body["description"] = params.description
+    return Change(
+        target=params.mail_nickname,
+        action="create",
+        before=None,
+        after={"displayName": params.display_name, "description": params.description},
+        data={"body": body},
+    )
+
+
+def _updates(group: dict[str, Any], params: EnsureGroupParams) -> list[Change]:
+    before = {"displayName": group.get("displayName"), "description": group.get("description")}
+    after = {"displayName": params.display_name, "description": params.description or None}
+    if before == after:
+        return []
+    body = {k: v for k, v in after.items() if before[k] != v}
+    return [
+        Change(
+            target=params.mail_nickname,
+            action="update",
+            before=before,
+            after=after,
+            data={"body": body},
+        )
+    ]
+
+
+def _membership(action: str, member: Member) -> Change:
+    present = action == "remove_member"
+    return Change(
+        target=member.upn,
+        action=action,
+        before={"member": present},
+        after={"member": not present},
+        data={"id": member.id},
+    )
+
+
+async def _create_once(session: GraphSession, change: Change) -> str:
+    """Create the group unless it appeared since planning; never create twice."""
+    nickname = change.data["body"]["mailNickname"]
+    existing = await find_group(session, nickname)
+    if existing is not None:
+        return str(existing["id"])
+    info = session.request("POST", "/groups", change.data["body"])
+    try:
+        created = await session.send(info, idempotent=False)
+    except XtenantError:
+        # Sent but unanswered, or refused: re-read. If it exists now, it was created.
+        existing = await find_group(session, nickname)
+        if existing is None:
+            raise
+        return str(existing["id"])
+    return str(created["id"])
+
+
+def _member_item(n: int, change: Change, group_id: str, session: GraphSession) -> BatchItem:
+    member_id = change.data["id"]
+    if change.action == "add_member":
+        ref = f"{session.adapter.base_url}/directoryObjects/{member_id}"
+        return BatchItem(str(n), "POST", f"/groups/{group_id}/members/$ref", {"@odata.id": ref})
+    return BatchItem(str(n), "DELETE", f"/groups/{group_id}/members/{member_id}/$ref")
+
+
+def _member_outcome(change: Change, result: BatchResult) -> ChangeOutcome:
+    """Adding a present member (400) or removing an absent one (404) already converged."""
+    error = result.error
+    added_already = change.action == "add_member" and isinstance(error, AlreadyExists)
+    removed_already = change.action == "remove_member" and isinstance(error, GraphNotFound)
+    return ChangeOutcome(change, None if added_already or removed_already else error)

@@ -1,0 +1,149 @@
+"""guest-cleanup: disable guest accounts that have not signed in for N days.
+
+A guest is stale when its latest sign-in (interactive, non-interactive or successful) is older
+than N days, or when it never signed in and was created more than N days ago. signInActivity
+needs Entra ID P1 in the tenant; without it Graph answers 403
+Authentication_RequestFromNonPremiumTenantOrB2CTenant and the tenant's status is `not_licensed`.
+https://learn.microsoft.com/graph/api/resources/signinactivity
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.batch import BatchItem
+from shared.graph import MAX_PAGE, GraphSession
+from shared.jobs.base import Change, ChangeOutcome, Job, Plan
+
+_SELECT = ["id", "userPrincipalName", "mail", "accountEnabled", "createdDateTime", "signInActivity"]
+_SIGN_IN_FIELDS = (
+    "lastSignInDateTime",
+    "lastNonInteractiveSignInDateTime",
+    "lastSuccessfulSignInDateTime",
+)
+
+
+@dataclass(frozen=True)
+class GuestCleanupParams:
+    days: int = 90
+    exclude_upns: tuple[str, ...] = ()
+    exclude_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Guest:
+    """The fields of a guest this job reads: our own record, not an msgraph model."""
+
+    id: str
+    upn: str
+    mail: str | None
+    enabled: bool
+    created: datetime | None
+    last_sign_in: datetime | None
+
+    @classmethod
+    def from_graph(cls, item: dict[str, Any]) -> Guest:
+        activity = item.get("signInActivity") or {}
+        sign_ins = [parse_time(activity.get(name)) for name in _SIGN_IN_FIELDS]
+        known = [t for t in sign_ins if t is not None]
+        return cls(
+            id=str(item["id"]),
+            upn=str(item.get("userPrincipalName") or ""),
+            mail=item.get("mail"),
+            enabled=bool(item.get("accountEnabled", True)),
+            created=parse_time(item.get("createdDateTime")),
+            last_sign_in=max(known) if known else None,
+        )
+
+    @property
+    def home_domain(self) -> str:
+        """The guest's own domain: from mail, else from the `alice_fabrikam.com#EXT#@` UPN."""
+        if self.mail and "@" in self.mail:
+            return self.mail.rsplit("@", 1)[1].lower()
+        local = self.upn.split("#EXT#", 1)[0]
+        return local.rsplit("_", 1)[1].lower() if "_" in local else ""
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def is_stale(guest: Guest, *, days: int, now: datetime) -> bool:
+    cutoff = now - timedelta(days=days)
+    if guest.last_sign_in is not None:
+        return guest.last_sign_in < cutoff
+    return guest.created is not None and guest.created < cutoff
+
+
+def is_excluded(guest: Guest, params: GuestCleanupParams) -> bool:
+    if guest.upn.lower() in {u.lower() for u in params.exclude_upns}:
+        return True
+    domain = guest.home_domain
+    return any(
+        domain == d.lower() or domain.endswith("." + d.lower()) for d in params.exclude_domains
+    )
+
+
+class GuestCleanup(Job[GuestCleanupParams]):
+    name = "guest-cleanup"
+    description = "Disable guest accounts not signed in for N days (default 90)."
+    permissions = ("User.ReadWrite.All", "AuditLog.Read.All")
+    params_type = GuestCleanupParams
+
+    def __init__(self, clock: Any = None) -> None:
+        self._now = clock or (lambda: datetime.now(UTC))
+
+    def check(self, params: GuestCleanupParams) -> list[str]:
+        problems = []
+        if not 1 <= params.days <= 3650:
+            problems.append("days must be between 1 and 3650")
+        if any("@" in d or not d.strip() for d in params.exclude_domains):
+            problems.append("exclude_domains items must be bare domains like fabrikam.com")
+        return problems
+
+    async def plan(self, session: GraphSession, params: GuestCleanupParams) -> Plan:
+        info = session.list_request(
+            session.client.users, filter="userType eq 'Guest'", select=_SELECT, top=MAX_PAGE
+        )
+        guests = await session.collect(info, Guest.from_graph)
+        now = self._now()
+        plan = Plan(self.name, session.tenant_id)
+        excluded = 0
+        for guest in guests:
+            if not guest.enabled or not is_stale(guest, days=params.days, now=now):
+                continue
+            if is_excluded(guest, params):
+                excluded += 1
+                continue
+            plan.changes.append(_disable(guest))
+        plan.notes.append(f"{len(guests)} guests read, {excluded} stale guests excluded")
+        return plan
+
+    async def apply(self, session: GraphSession, plan: Plan) -> list[ChangeOutcome]:
+        items = [
+            BatchItem(
+                id=str(n),
+                method="PATCH",
+                url=f"/users/{change.data['id']}",
+                body={"accountEnabled": False},
+            )
+            for n, change in enumerate(plan.changes)
+        ]
+        results = await session.batch(items)
+        return [ChangeOutcome(c, r.error) for c, r in zip(plan.changes, results, strict=True)]
+
+
+def _disable(guest: Guest) -> Change:
+    seen = guest.last_sign_in.date().isoformat() if guest.last_sign_in else "never"
+    return Change(
+        target=guest.upn,
+        action="disable",
+        before={"accountEnabled": True, "lastSignIn": seen},
+        after={"accountEnabled": False},
+        data={"id": guest.id},
+    )

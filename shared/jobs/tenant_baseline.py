@@ -1,0 +1,123 @@
+"""tenant-baseline: the tenant's authorizationPolicy matches the desired settings.
+
+Plan shows current vs desired for each managed setting; apply PATCHes only what differs.
+A setting given as null is left unmanaged. Defaults follow Microsoft's secure-by-default advice:
+only admins and Guest Inviters invite guests; users create no apps, security groups or tenants;
+users consent only to low-risk permissions of verified publishers.
+https://learn.microsoft.com/graph/api/resources/authorizationpolicy
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from shared.graph import GraphSession
+from shared.jobs.base import Change, ChangeOutcome, Job, Plan
+
+InviteSetting = Literal[
+    "none", "adminsAndGuestInviters", "adminsGuestInvitersAndAllMembers", "everyone"
+]
+UserConsent = Literal["none", "low_risk", "all"]
+
+#: user consent setting -> permissionGrantPoliciesAssigned (Entra "user consent settings")
+CONSENT_POLICIES: dict[str, list[str]] = {
+    "none": [],
+    "low_risk": ["ManagePermissionGrantsForSelf.microsoft-user-default-low"],
+    "all": ["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"],
+}
+_ROLE_PERMISSIONS = "defaultUserRolePermissions"
+
+
+@dataclass(frozen=True)
+class TenantBaselineParams:
+    allow_invites_from: InviteSetting | None = "adminsAndGuestInviters"
+    users_can_create_apps: bool | None = False
+    users_can_create_security_groups: bool | None = False
+    users_can_create_tenants: bool | None = False
+    user_consent: UserConsent | None = "low_risk"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One managed setting: where it lives in the policy, and the desired wire value."""
+
+    name: str
+    path: tuple[str, ...]
+    desired: Any
+
+
+def desired_settings(params: TenantBaselineParams) -> list[Setting]:
+    role = _ROLE_PERMISSIONS
+    wanted = [
+        Setting("allowInvitesFrom", ("allowInvitesFrom",), params.allow_invites_from),
+        Setting("allowedToCreateApps", (role, "allowedToCreateApps"), params.users_can_create_apps),
+        Setting(
+            "allowedToCreateSecurityGroups",
+            (role, "allowedToCreateSecurityGroups"),
+            params.users_can_create_security_groups,
+        ),
+        Setting(
+            "allowedToCreateTenants",
+            (role, "allowedToCreateTenants"),
+            params.users_can_create_tenants,
+        ),
+        Setting(
+            "permissionGrantPoliciesAssigned",
+            (role, "permissionGrantPoliciesAssigned"),
+            None if params.user_consent is None else CONSENT_POLICIES[params.user_consent],
+        ),
+    ]
+    return [s for s in wanted if s.desired is not None]
+
+
+def current_value(policy: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = policy
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _same(current: Any, desired: Any) -> bool:
+    if isinstance(desired, list) and isinstance(current, list):
+        return sorted(current) == sorted(desired)
+    return bool(current == desired)
+
+
+class TenantBaseline(Job[TenantBaselineParams]):
+    name = "tenant-baseline"
+    description = "The tenant's authorization policy matches the desired baseline."
+    permissions = ("Policy.ReadWrite.Authorization",)
+    params_type = TenantBaselineParams
+
+    async def plan(self, session: GraphSession, params: TenantBaselineParams) -> Plan:
+        policy = await session.get(session.request("GET", "/policies/authorizationPolicy"))
+        plan = Plan(self.name, session.tenant_id)
+        for setting in desired_settings(params):
+            current = current_value(policy, setting.path)
+            if not _same(current, setting.desired):
+                plan.changes.append(
+                    Change(
+                        target=f"authorizationPolicy.{setting.name}",
+                        action="set",
+                        before=current,
+                        after=setting.desired,
+                        data={"path": setting.path},
+                    )
+                )
+        plan.notes.append(f"{len(desired_settings(params))} settings managed")
+        return plan
+
+    async def apply(self, session: GraphSession, plan: Plan) -> list[ChangeOutcome]:
+        if not plan.changes:
+            return []
+        body: dict[str, Any] = {}
+        for change in plan.changes:
+            *parents, leaf = change.data["path"]
+            node = body
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[leaf] = change.after
+        info = session.request("PATCH", "/policies/authorizationPolicy", body)
+        await session.send(info, idempotent=True)
+        return [ChangeOutcome(change) for change in plan.changes]

@@ -1,0 +1,136 @@
+"""Run one (tenant, job): the isolation boundary.
+
+Whatever happens inside one tenant's job comes back as a TenantResult — data, never an
+exception — so one tenant failing can neither stop nor hide another. Only cancellation passes.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.errors import NotLicensed, UnexpectedError, XtenantError
+from shared.graph import GraphPool
+from shared.jobs import ChangeOutcome, Mode, Plan, get_job
+
+log = logging.getLogger(__name__)
+
+
+class Status(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    CHANGED = "changed"
+    NO_CHANGES = "no_changes"
+    PLANNED = "planned"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    NOT_LICENSED = "not_licensed"
+
+
+@dataclass
+class TenantResult:
+    tenant_id: str
+    job: str
+    mode: Mode
+    status: Status
+    changes_planned: int = 0
+    changes_applied: int = 0
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: XtenantError | None = None
+    duration_s: float = 0.0
+    graph_requests: int = 0
+
+    @property
+    def retryable(self) -> bool:
+        return self.error is not None and self.error.retryable and self.status is Status.FAILED
+
+    def as_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "tenant_id": self.tenant_id,
+            "job": self.job,
+            "mode": self.mode.value,
+            "status": self.status.value,
+            "changes_planned": self.changes_planned,
+            "changes_applied": self.changes_applied,
+            "changes": self.changes,
+            "notes": self.notes,
+            "duration_s": round(self.duration_s, 3),
+            "graph_requests": self.graph_requests,
+        }
+        record.update(_error_fields(self.error))
+        return record
+
+
+def _error_fields(error: XtenantError | None) -> dict[str, Any]:
+    if error is None:
+        return {"error_class": None, "message": None, "remediation": None}
+    return {
+        "error_class": error.error_class,
+        "message": error.message,
+        "remediation": error.remediation,
+    }
+
+
+async def run_tenant_job(
+    pool: GraphPool,
+    *,
+    tenant_id: str,
+    job: str,
+    mode: Mode | str,
+    params: Mapping[str, Any] | None = None,
+) -> TenantResult:
+    """Plan, and in apply mode apply, one job in one tenant. Never raises (but cancellation)."""
+    started = time.monotonic()
+    result = TenantResult(tenant_id, job, Mode(mode), Status.RUNNING)
+    session = None
+    try:
+        definition = get_job(job)
+        typed_params = definition.parse_params(params)
+        session = pool.session(tenant_id, permissions=definition.permissions)
+        plan = await definition.plan(session, typed_params)
+        _record_plan(result, plan)
+        if result.mode is Mode.APPLY and plan.changes:
+            _record_outcomes(result, await definition.apply(session, plan))
+        else:
+            result.status = Status.PLANNED if plan.changes else Status.NO_CHANGES
+            if result.mode is Mode.APPLY:
+                result.status = Status.NO_CHANGES
+    except NotLicensed as exc:
+        result.status, result.error = Status.NOT_LICENSED, exc
+    except XtenantError as exc:
+        result.status, result.error = Status.FAILED, exc
+    except Exception as exc:  # the isolation boundary: a bug in one tenant's job stays there
+        log.exception("unexpected failure in %s for tenant %s", job, tenant_id)
+        result.status = Status.FAILED
+        result.error = UnexpectedError(
+            f"{type(exc).__name__}: {str(exc)[:300]}",
+            tenant_id=tenant_id,
+            remediation="A bug in xtenant: report it with the run id and this message.",
+        )
+    result.duration_s = time.monotonic() - started
+    result.graph_requests = session.requests_sent if session is not None else 0
+    return result
+
+
+def _record_plan(result: TenantResult, plan: Plan) -> None:
+    result.changes_planned = len(plan.changes)
+    result.changes = [change.as_record() for change in plan.changes]
+    result.notes = list(plan.notes)
+
+
+def _record_outcomes(result: TenantResult, outcomes: list[ChangeOutcome]) -> None:
+    failed = [o for o in outcomes if not o.ok]
+    result.changes_applied = len(outcomes) - len(failed)
+    for record, outcome in zip(result.changes, outcomes, strict=False):
+        record["outcome"] = outcome.error.error_class if outcome.error else "ok"
+    if not failed:
+        result.status = Status.CHANGED
+        return
+    result.status = Status.FAILED
+    result.error = failed[0].error
+    result.notes.append(f"{len(failed)} of {len(outcomes)} changes failed")

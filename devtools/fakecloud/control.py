@@ -1,0 +1,198 @@
+"""Steering the fake cloud while it runs: from Python (tests) or over HTTP under `/_fake/`.
+
+Both faces call the same `Controller` methods, so a test in-process and a demo driving a
+separate fakecloud process see the same behaviour:
+
+    GET    /_fake/counters                      counters (RequestLog.snapshot)
+    GET    /_fake/requests?service=&tenant_id=  recorded requests
+    POST   /_fake/reset                         clear the request log
+    GET    /_fake/faults                        faults in force
+    POST   /_fake/faults                        add a fault (JSON like a scenario fault)
+    DELETE /_fake/faults[?tenant_id=]           clear faults (all, or one tenant's)
+    PATCH  /_fake/tenants/{tenant_id}           change or create a tenant: state, roles, name, graph
+    PATCH  /_fake/app                           {"federated_credentials": [...]}
+    POST   /_fake/app/secrets                   {"value": "..."}   (only its hash is kept)
+    POST   /_fake/app/certificates              {"pem": "-----BEGIN CERTIFICATE-----..."}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import Any
+
+from aiohttp import web
+
+from devtools.fakecloud.faults import Fault, FaultBook
+from devtools.fakecloud.graph import directory_from_scenario
+from devtools.fakecloud.requestlog import RequestLog, RequestRecord
+from devtools.fakecloud.scenario import (
+    FederatedCredentialSpec,
+    ScenarioError,
+    fault_to_dict,
+    read_fault,
+    read_federated_credentials,
+)
+from devtools.fakecloud.state import CloudState, TenantRecord
+
+CONTROL_PREFIX = "/_fake"
+
+
+class Controller:
+    """The operations tests and tools use to change the fake cloud and read what it saw."""
+
+    def __init__(
+        self,
+        *,
+        state: CloudState,
+        faults: FaultBook,
+        log: RequestLog,
+        directories: MutableMapping[str, Any],
+        placeholders: Mapping[str, str],
+    ) -> None:
+        self._state = state
+        self._faults = faults
+        self._log = log
+        self._directories = directories
+        self._placeholders = dict(placeholders)
+
+    def set_tenant(self, tenant_id: str, **changes: Any) -> TenantRecord:
+        """Change a tenant (state, roles, name) or create it; `graph` replaces its directory."""
+        graph = changes.pop("graph", None)
+        record = self._state.set_tenant(tenant_id, **changes)
+        if graph is not None or record.tenant_id not in self._directories:
+            self._directories[record.tenant_id] = directory_from_scenario(graph or {})
+        return record
+
+    def set_federated_credentials(
+        self, credentials: Iterable[FederatedCredentialSpec | Mapping[str, Any]]
+    ) -> None:
+        """Replace the app's federated credentials; `{authority}`-style placeholders are filled."""
+        parsed = [
+            c if isinstance(c, FederatedCredentialSpec) else read_federated_credentials([c])[0]
+            for c in credentials
+        ]
+        self._state.set_federated_credentials(self._fill(c) for c in parsed)
+
+    def _fill(self, credential: FederatedCredentialSpec) -> FederatedCredentialSpec:
+        def fill(text: str) -> str:
+            for key, value in self._placeholders.items():
+                text = text.replace("{" + key + "}", value)
+            return text
+
+        return dataclasses.replace(
+            credential,
+            issuer=fill(credential.issuer),
+            subject=fill(credential.subject),
+            audiences=tuple(fill(a) for a in credential.audiences),
+        )
+
+    def add_fault(self, fault: Fault | Mapping[str, Any]) -> Fault:
+        parsed = fault if isinstance(fault, Fault) else read_fault(fault)
+        self._faults.add(parsed)
+        return parsed
+
+    def clear_faults(self, tenant_id: str | None = None) -> None:
+        self._faults.clear(tenant_id=tenant_id)
+
+    def list_faults(self) -> list[Fault]:
+        return list(self._faults.faults)
+
+    def add_app_secret(self, value: str) -> None:
+        self._state.add_app_secret(value)
+
+    def add_app_certificate(self, pem: str | bytes) -> None:
+        self._state.add_app_certificate(pem)
+
+    def counters(self) -> dict[str, int]:
+        return self._log.snapshot()
+
+    def requests(
+        self, service: str | None = None, tenant_id: str | None = None
+    ) -> list[RequestRecord]:
+        return self._log.select(service=service, tenant_id=tenant_id)
+
+    def reset_log(self) -> None:
+        self._log.reset()
+
+
+JsonHandler = Callable[[web.Request], Awaitable[object]]
+
+
+def _json_endpoint(handler: JsonHandler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Wrap a handler returning JSON-able data; bad input becomes a 400 naming the problem."""
+
+    async def endpoint(request: web.Request) -> web.Response:
+        try:
+            result = await handler(request)
+        except (ScenarioError, ValueError, TypeError, KeyError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(result)
+
+    return endpoint
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError("body must be a JSON object")
+    return data
+
+
+def add_control_routes(app: web.Application, controller: Controller) -> None:
+    """Serve `controller` under /_fake/ on `app`."""
+    r = app.router
+    p = CONTROL_PREFIX
+
+    async def counters(request: web.Request) -> object:
+        return controller.counters()
+
+    async def requests(request: web.Request) -> object:
+        q = request.query
+        records = controller.requests(q.get("service"), q.get("tenant_id"))
+        return [dataclasses.asdict(record) for record in records]
+
+    async def reset(request: web.Request) -> object:
+        controller.reset_log()
+        return {"ok": True}
+
+    async def faults(request: web.Request) -> object:
+        return [fault_to_dict(f) for f in controller.list_faults()]
+
+    async def add_fault(request: web.Request) -> object:
+        return fault_to_dict(controller.add_fault(await _body(request)))
+
+    async def clear_faults(request: web.Request) -> object:
+        controller.clear_faults(request.query.get("tenant_id"))
+        return {"ok": True}
+
+    async def tenant(request: web.Request) -> object:
+        record = controller.set_tenant(request.match_info["tenant_id"], **await _body(request))
+        return dataclasses.asdict(record)
+
+    async def app_settings(request: web.Request) -> object:
+        controller.set_federated_credentials((await _body(request))["federated_credentials"])
+        return {"ok": True}
+
+    async def secret(request: web.Request) -> object:
+        controller.add_app_secret(str((await _body(request))["value"]))
+        return {"ok": True}
+
+    async def certificate(request: web.Request) -> object:
+        controller.add_app_certificate(str((await _body(request))["pem"]))
+        return {"ok": True}
+
+    r.add_get(f"{p}/counters", _json_endpoint(counters))
+    r.add_get(f"{p}/requests", _json_endpoint(requests))
+    r.add_post(f"{p}/reset", _json_endpoint(reset))
+    r.add_get(f"{p}/faults", _json_endpoint(faults))
+    r.add_post(f"{p}/faults", _json_endpoint(add_fault))
+    r.add_delete(f"{p}/faults", _json_endpoint(clear_faults))
+    r.add_patch(f"{p}/tenants/{{tenant_id}}", _json_endpoint(tenant))
+    r.add_patch(f"{p}/app", _json_endpoint(app_settings))
+    r.add_post(f"{p}/app/secrets", _json_endpoint(secret))
+    r.add_post(f"{p}/app/certificates", _json_endpoint(certificate))

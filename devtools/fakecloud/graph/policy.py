@@ -10,7 +10,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from devtools.fakecloud.graph.errors import GraphError, invalid_property, invalid_value, read_only
+from devtools.fakecloud.graph.errors import invalid_property, invalid_value, read_only
 
 RESOURCE = "AuthorizationPolicy"
 ALLOW_INVITES_FROM = (
@@ -113,12 +113,3 @@ def _merged_role_permissions(current: Mapping[str, Any], changes: Any) -> dict[s
 def _require(condition: bool, name: str) -> None:
     if not condition:
         raise invalid_value(name, RESOURCE)
-
-
-def check_policy(policy: Mapping[str, Any]) -> GraphError | None:
-    """Validate a scenario's partial policy the same way a PATCH would (None when valid)."""
-    try:
-        merged_policy(default_policy(), policy)
-    except GraphError as error:
-        return error
-    return None

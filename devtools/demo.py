@@ -9,6 +9,7 @@ the scenario expects of it (`expect`: "ok" or the error class the app must repor
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import tempfile
@@ -132,6 +133,10 @@ async def run(scenario: Scenario, cloud: FakeCloud) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="  %(levelname)s %(name)s: %(message)s")
+    # azure-identity logs each refused token request with Entra's whole answer; the table
+    # below reports the same failure once, typed, with its remediation.
+    logging.getLogger("azure").setLevel(logging.CRITICAL)
     scenario = load_scenario(Path(args[0]) if args else DEMO_SCENARIO)
     with tempfile.TemporaryDirectory(prefix="xtenant-demo-") as workdir:
         cloud = FakeCloud(scenario, workdir=Path(workdir))

@@ -1,16 +1,95 @@
-"""The face of xtenant: every Azure Functions trigger, each thin, delegating to `shared`."""
+"""The face of xtenant: every Azure Functions trigger, each thin, delegating to `shared`.
+
+timer  scheduled_run        %SCHEDULE%          start a run: one message per tenant x job
+queue  tenant_job           tenant-jobs         one tenant, one job, isolated
+queue  tenant_job_poison    tenant-jobs-poison  a message that kept failing -> ledger
+http   POST /api/runs, GET /api/runs/{run_id}, GET /api/tenants,
+       GET|PUT|DELETE /api/tenants/{tenant_id}, GET /api/health
+"""
 
 from __future__ import annotations
 
-import json
+import logging
 
 import azure.functions as func
 
+from shared import api, logcontext, pipeline
+from shared.pipeline import Services
+
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+logcontext.install()
+log = logging.getLogger("xtenant")
+
+_services: Services | None = None
 
 
-@app.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def health(req: func.HttpRequest) -> func.HttpResponse:
-    """Liveness: the worker is up and the app imported. Touches no tenant and no secret."""
-    body = {"status": "ok", "app": "xtenant"}
-    return func.HttpResponse(json.dumps(body), status_code=200, mimetype="application/json")
+async def services() -> Services:
+    """One set of clients per worker process, reused by every invocation (FACTS.md)."""
+    global _services
+    if _services is None:
+        _services = Services.from_env()
+    return await _services.ready()
+
+
+@app.timer_trigger(arg_name="timer", schedule="%SCHEDULE%", run_on_startup=False)
+async def scheduled_run(timer: func.TimerRequest) -> None:
+    started = await pipeline.start_scheduled_run(await services())
+    log.info("scheduled run %s: %d messages", started.run_id, started.messages)
+
+
+@app.queue_trigger(arg_name="msg", queue_name=pipeline.QUEUE, connection="AzureWebJobsStorage")
+async def tenant_job(msg: func.QueueMessage) -> None:
+    body = msg.get_body().decode("utf-8", errors="replace")
+    await pipeline.process_message(await services(), body, message_id=msg.id or "")
+
+
+@app.queue_trigger(
+    arg_name="msg", queue_name=pipeline.POISON_QUEUE, connection="AzureWebJobsStorage"
+)
+async def tenant_job_poison(msg: func.QueueMessage) -> None:
+    body = msg.get_body().decode("utf-8", errors="replace")
+    await pipeline.process_poison(await services(), body, message_id=msg.id or "")
+
+
+def _respond(response: api.ApiResponse) -> func.HttpResponse:
+    return func.HttpResponse(
+        response.json(),
+        status_code=response.status,
+        headers=response.headers,
+        mimetype="application/json",
+    )
+
+
+def _base_url(req: func.HttpRequest) -> str:
+    url = str(req.url)
+    return url[: url.index("/api/")] if "/api/" in url else url.rstrip("/")
+
+
+@app.route(route="runs", methods=["POST"])
+async def post_runs(req: func.HttpRequest) -> func.HttpResponse:
+    return _respond(await api.post_run(await services(), req.get_body(), base_url=_base_url(req)))
+
+
+@app.route(route="runs/{run_id}", methods=["GET"])
+async def get_run(req: func.HttpRequest) -> func.HttpResponse:
+    return _respond(await api.get_run(await services(), req.route_params.get("run_id", "")))
+
+
+@app.route(route="tenants", methods=["GET"])
+async def list_tenants(req: func.HttpRequest) -> func.HttpResponse:
+    return _respond(await api.list_tenants(await services()))
+
+
+@app.route(route="tenants/{tenant_id}", methods=["GET", "PUT", "DELETE"])
+async def tenant(req: func.HttpRequest) -> func.HttpResponse:
+    tenant_id = req.route_params.get("tenant_id", "")
+    return _respond(await api.tenant(await services(), req.method, tenant_id, req.get_body()))
+
+
+@app.route(route="health", methods=["GET"])
+async def health(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        ready = await services()
+    except Exception as exc:  # the health endpoint reports configuration problems, never raises
+        return _respond(await api.health(None, exc))
+    return _respond(await api.health(ready, None))

@@ -19,7 +19,8 @@
     │   └── GraphNotFound             no         404
     ├── TransientError                yes        nothing: retried, then redelivered
     │   └── LoopDetected              yes        back off hard; a caching bug (50196)
-    └── UnexpectedError               no         read the message; report it
+    ├── UnexpectedError               no         read the message; report it
+    └── Recorded                      -          a skip or a give-up, under the class it had
 
 Codes are Entra's AADSTS numbers (https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
 React to the code, never to the text: the text changes, the code does not.
@@ -44,7 +45,8 @@ from azure.core.exceptions import (
 class XtenantError(Exception):
     """Base of every error xtenant reports about a tenant or its own identity."""
 
-    error_class: ClassVar[str] = "error"
+    #: a stable snake_case name for this kind of failure (ledger rows, API answers)
+    error_class: str = "error"
     retryable: ClassVar[bool] = False
     #: what the tenant breaker records for this failure (see tenants.py): None = no change
     health: ClassVar[str | None] = None
@@ -161,6 +163,15 @@ class LoopDetected(TransientError):
 
 class UnexpectedError(XtenantError):
     error_class = "unexpected"
+
+
+class Recorded(XtenantError):
+    """A failure reported under a class decided at run time: a tenant skipped because of its
+    health (`needs_consent`, `quarantined`...), or a message that exhausted its deliveries."""
+
+    def __init__(self, error_class: str, message: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.error_class = error_class
 
 
 def _consent(url: str | None) -> str:

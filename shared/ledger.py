@@ -1,0 +1,267 @@
+"""The run ledger (Azure Table storage): one entity per run, one per (tenant, job) in it.
+
+Partition = run id, so a run's rows are read with one query. Row keys: `run` for the run itself,
+`<tenant_id>|<job>` for each row. A run's overall status is derived from its rows on every read,
+never stored: it cannot drift from what the rows say.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.errors import XtenantError
+from shared.runner import Status, TenantResult
+
+TABLE = "xtenantruns"
+RUN_ROW = "run"
+BAD_MESSAGES = "bad-messages"
+FINAL = frozenset(
+    {
+        Status.CHANGED,
+        Status.NO_CHANGES,
+        Status.PLANNED,
+        Status.FAILED,
+        Status.SKIPPED,
+        Status.NOT_LICENSED,
+    }
+)
+SUCCEEDED = frozenset({Status.CHANGED, Status.NO_CHANGES, Status.PLANNED, Status.NOT_LICENSED})
+#: Azure Tables caps a string property at 64 KiB (32K UTF-16 characters).
+_MAX_TEXT = 30_000
+
+
+def row_key(tenant_id: str, job: str) -> str:
+    return f"{tenant_id}|{job}"
+
+
+def overall_status(statuses: list[Status]) -> str:
+    """running while any row is queued or running; succeeded only if no row failed or skipped."""
+    if not statuses:
+        return "empty"
+    if any(s not in FINAL for s in statuses):
+        return "running"
+    good = sum(1 for s in statuses if s in SUCCEEDED)
+    if good == len(statuses):
+        return "succeeded"
+    return "failed" if good == 0 else "partially_failed"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What the worker learns when it claims a row: go ahead, or it already finished."""
+
+    proceed: bool
+    attempts: int
+    status: Status
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _text(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= _MAX_TEXT else json.dumps({"truncated": True, "size": len(text)})
+
+
+def _error_fields(error: XtenantError | None) -> dict[str, Any]:
+    if error is None:
+        return {"error_class": "", "message": "", "remediation": ""}
+    return {
+        "error_class": error.error_class,
+        "message": error.message[:2000],
+        "remediation": error.remediation[:2000],
+    }
+
+
+class Ledger:
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    async def ensure_table(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        with contextlib.suppress(ResourceExistsError):
+            await self.table.create_table()
+
+    async def start_run(
+        self,
+        run_id: str,
+        rows: list[tuple[str, str]],
+        *,
+        mode: str,
+        requested_by: str,
+        job: str | None = None,
+    ) -> None:
+        """Write the run and one `queued` row per (tenant, job), 100 per transaction."""
+        await self.table.upsert_entity(
+            {
+                "PartitionKey": run_id,
+                "RowKey": RUN_ROW,
+                "mode": mode,
+                "job": job or "(enrolled)",
+                "requested_by": requested_by,
+                "requested_at": _now(),
+                "rows": len(rows),
+            }
+        )
+        entities = [
+            {
+                "PartitionKey": run_id,
+                "RowKey": row_key(t, j),
+                "tenant_id": t,
+                "job": j,
+                "status": Status.QUEUED.value,
+                "attempts": 0,
+                "queued_at": _now(),
+            }
+            for t, j in rows
+        ]
+        for start in range(0, len(entities), 100):
+            await self.table.submit_transaction(
+                [("upsert", e) for e in entities[start : start + 100]]
+            )
+
+    async def claim(self, run_id: str, tenant_id: str, job: str) -> Claim:
+        """Mark the row running (attempts + 1), unless it already finished (a redelivery)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        key = row_key(tenant_id, job)
+        try:
+            entity = await self.table.get_entity(run_id, key)
+        except ResourceNotFoundError:
+            entity = {
+                "PartitionKey": run_id,
+                "RowKey": key,
+                "tenant_id": tenant_id,
+                "job": job,
+                "attempts": 0,
+                "status": Status.QUEUED.value,
+            }
+        status = Status(entity.get("status", Status.QUEUED.value))
+        attempts = int(entity.get("attempts", 0))
+        if status in FINAL:
+            return Claim(False, attempts, status)
+        await self.table.upsert_entity(
+            {
+                **dict(entity),
+                "status": Status.RUNNING.value,
+                "attempts": attempts + 1,
+                "started_at": _now(),
+            }
+        )
+        return Claim(True, attempts + 1, Status.RUNNING)
+
+    async def finish(self, run_id: str, result: TenantResult) -> None:
+        await self._merge(
+            run_id,
+            result.tenant_id,
+            result.job,
+            {
+                "status": result.status.value,
+                "changes_planned": result.changes_planned,
+                "changes_applied": result.changes_applied,
+                "changes": _text(result.changes),
+                "notes": _text(result.notes),
+                "duration_s": round(result.duration_s, 3),
+                "graph_requests": result.graph_requests,
+                "finished_at": _now(),
+                **_error_fields(result.error),
+            },
+        )
+
+    async def will_retry(self, run_id: str, tenant_id: str, job: str, error: XtenantError) -> None:
+        """A transient failure: back to `queued` with the error, for the redelivery to pick up."""
+        await self._merge(
+            run_id, tenant_id, job, {"status": Status.QUEUED.value, **_error_fields(error)}
+        )
+
+    async def fail(self, run_id: str, tenant_id: str, job: str, error: XtenantError) -> None:
+        await self._merge(
+            run_id,
+            tenant_id,
+            job,
+            {"status": Status.FAILED.value, "finished_at": _now(), **_error_fields(error)},
+        )
+
+    async def skip(self, run_id: str, tenant_id: str, job: str, error: XtenantError) -> None:
+        await self._merge(
+            run_id,
+            tenant_id,
+            job,
+            {"status": Status.SKIPPED.value, "finished_at": _now(), **_error_fields(error)},
+        )
+
+    async def record_bad_message(self, message_id: str, body: str, error: XtenantError) -> None:
+        """Kept apart (and in its run, when the run id could be read), never retried."""
+        await self.table.upsert_entity(
+            {
+                "PartitionKey": BAD_MESSAGES,
+                "RowKey": message_id,
+                "body": body[:_MAX_TEXT],
+                "received_at": _now(),
+                **_error_fields(error),
+            }
+        )
+
+    async def _merge(self, run_id: str, tenant_id: str, job: str, fields: dict[str, Any]) -> None:
+        from azure.data.tables import UpdateMode
+
+        entity = {
+            "PartitionKey": run_id,
+            "RowKey": row_key(tenant_id, job),
+            "tenant_id": tenant_id,
+            "job": job,
+            **fields,
+        }
+        await self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
+
+    async def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run as the API shows it: totals by status, rows, and the derived overall status."""
+        run: dict[str, Any] | None = None
+        rows: list[dict[str, Any]] = []
+        async for entity in self.table.query_entities(
+            "PartitionKey eq @run", parameters={"run": run_id}
+        ):
+            if entity["RowKey"] == RUN_ROW:
+                run = dict(entity)
+            else:
+                rows.append(_row_view(dict(entity)))
+        if run is None:
+            return None
+        statuses = [Status(r["status"]) for r in rows]
+        return {
+            "run_id": run_id,
+            "status": overall_status(statuses),
+            "mode": run.get("mode"),
+            "job": run.get("job"),
+            "requested_by": run.get("requested_by"),
+            "requested_at": run.get("requested_at"),
+            "totals": dict(Counter(s.value for s in statuses)),
+            "rows": sorted(rows, key=lambda r: (r["tenant_id"], r["job"])),
+        }
+
+    async def bad_messages(self) -> list[dict[str, Any]]:
+        query = self.table.query_entities("PartitionKey eq @p", parameters={"p": BAD_MESSAGES})
+        return [dict(e) async for e in query]
+
+
+def _row_view(entity: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "tenant_id": entity.get("tenant_id"),
+        "job": entity.get("job"),
+        "status": entity.get("status", Status.QUEUED.value),
+        "changes_planned": entity.get("changes_planned", 0),
+        "changes_applied": entity.get("changes_applied", 0),
+        "error_class": entity.get("error_class") or None,
+        "message": entity.get("message") or None,
+        "remediation": entity.get("remediation") or None,
+        "attempts": entity.get("attempts", 0),
+        "duration_s": entity.get("duration_s"),
+        "notes": json.loads(entity["notes"]) if entity.get("notes") else [],
+    }

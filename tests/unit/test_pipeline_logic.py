@@ -1,0 +1,177 @@
+"""Pure logic of the pipeline: message schema, run status, the tenant breaker, storage settings."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared import errors
+from shared.jobs import Mode
+from shared.ledger import overall_status
+from shared.messages import BadMessage, TenantJobMessage
+from shared.runner import Status
+from shared.settings import SettingsError
+from shared.storage import storage_config
+from shared.tenants import Breaker, Health, HealthStatus, InvalidTenant, tenant_from_request
+
+TENANT = "33333333-3333-3333-3333-333333333333"
+NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
+
+
+def message(**overrides: object) -> str:
+    body: dict[str, object] = {
+        "v": 1,
+        "run_id": "20261128T120000Z-abcd1234",
+        "tenant_id": TENANT,
+        "job": "guest-cleanup",
+        "mode": "apply",
+        "params": {"days": 30},
+        "requested_at": NOW.isoformat(),
+        "requested_by": "schedule",
+    }
+    body.update(overrides)
+    return json.dumps(body)
+
+
+def test_a_valid_message_round_trips() -> None:
+    parsed = TenantJobMessage.parse(message())
+
+    assert parsed.mode is Mode.APPLY
+    assert parsed.scheduled
+    assert TenantJobMessage.parse(parsed.to_json()) == parsed
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("not json", "not JSON"),
+        ("[1, 2]", "not a JSON object"),
+        (message(v=2), "unsupported version v=2"),
+        (message(tenant_id="../x"), "tenant_id must be a GUID"),
+        (message(job="wipe"), "unknown job 'wipe'"),
+        (message(mode="yolo"), "mode must be plan or apply"),
+        (message(params=[1]), "params must be an object"),
+        (message(run_id="a/b"), "run_id must be"),
+        (message(requested_by=""), "requested_by must be a non-empty string"),
+    ],
+)
+def test_a_bad_message_is_refused_with_the_reason(body: str, problem: str) -> None:
+    with pytest.raises(BadMessage) as caught:
+        TenantJobMessage.parse(body)
+
+    assert problem in caught.value.message
+    assert caught.value.retryable is False
+
+
+def test_a_bad_message_keeps_the_ids_it_could_read() -> None:
+    with pytest.raises(BadMessage) as caught:
+        TenantJobMessage.parse(message(job="wipe"))
+
+    assert caught.value.known["tenant_id"] == TENANT
+
+
+@pytest.mark.parametrize(
+    ("statuses", "overall"),
+    [
+        ([], "empty"),
+        ([Status.CHANGED, Status.QUEUED], "running"),
+        ([Status.FAILED, Status.RUNNING], "running"),
+        ([Status.CHANGED, Status.NO_CHANGES, Status.NOT_LICENSED], "succeeded"),
+        ([Status.CHANGED, Status.FAILED], "partially_failed"),
+        ([Status.CHANGED, Status.SKIPPED], "partially_failed"),
+        ([Status.FAILED, Status.SKIPPED], "failed"),
+    ],
+)
+def test_run_status_is_derived_from_its_rows(statuses: list[Status], overall: str) -> None:
+    assert overall_status(statuses) == overall
+
+
+def transient() -> errors.XtenantError:
+    return errors.TransientError("HTTP 503")
+
+
+def test_permanent_auth_failure_stops_scheduled_work_but_not_manual_runs() -> None:
+    health = Health().after_failure(
+        errors.ConsentMissing("AADSTS65001", remediation="consent"), now=NOW, breaker=Breaker()
+    )
+
+    assert health.status is HealthStatus.NEEDS_CONSENT
+    assert health.last_error is not None
+    assert health.last_error["remediation"] == "consent"
+    assert not health.admits(scheduled=True, now=NOW)
+    assert health.admits(scheduled=False, now=NOW)
+    assert health.after_success().status is HealthStatus.HEALTHY
+
+
+def test_repeated_transient_failures_quarantine_then_one_trial_decides() -> None:
+    breaker = Breaker(quarantine_after=3, cooldown=timedelta(minutes=30))
+    health = Health()
+    for _ in range(2):
+        health = health.after_failure(transient(), now=NOW, breaker=breaker)
+    assert health.status is HealthStatus.HEALTHY
+
+    health = health.after_failure(transient(), now=NOW, breaker=breaker)
+    assert health.status is HealthStatus.QUARANTINED
+    assert not health.admits(scheduled=False, now=NOW + timedelta(minutes=29))
+    assert health.admits(scheduled=True, now=NOW + timedelta(minutes=30))  # half-open
+
+    reopened = health.after_failure(transient(), now=NOW + timedelta(minutes=31), breaker=breaker)
+    assert reopened.status is HealthStatus.QUARANTINED
+    assert reopened.quarantined_until == NOW + timedelta(minutes=61)
+
+
+def test_a_job_level_refusal_leaves_tenant_health_alone() -> None:
+    health = Health().after_failure(
+        errors.GraphRequestError("HTTP 400", status=400), now=NOW, breaker=Breaker()
+    )
+
+    assert health == Health()
+
+
+def test_tenant_body_is_validated_with_every_problem_listed() -> None:
+    with pytest.raises(InvalidTenant) as caught:
+        tenant_from_request(
+            TENANT,
+            {
+                "name": 7,
+                "enabled": "yes",
+                "colour": "red",
+                "enrolments": {
+                    "guest-cleanup": {"mode": "apply", "params": {"days": -1}},
+                    "wipe": {"mode": "apply"},
+                },
+            },
+        )
+
+    message_text = caught.value.message
+    for expected in (
+        "unknown field 'colour'",
+        "name must be",
+        "enabled must be",
+        "enrolments.guest-cleanup",
+        "days must be between",
+        "enrolments.wipe",
+    ):
+        assert expected in message_text
+
+
+def test_storage_connection_string_or_identity_based_settings() -> None:
+    assert storage_config({"AzureWebJobsStorage": "UseDevelopmentStorage=true"}).connection_string
+    config = storage_config(
+        {
+            "AzureWebJobsStorage__accountName": "xtenantst",
+            "AzureWebJobsStorage__credential": "managedidentity",
+            "AzureWebJobsStorage__clientId": "22222222-2222-2222-2222-222222222222",
+        }
+    )
+    assert config.queue_url == "https://xtenantst.queue.core.windows.net"
+    assert config.table_url == "https://xtenantst.table.core.windows.net"
+    assert config.managed_identity_client_id == "22222222-2222-2222-2222-222222222222"
+    assert "AccountKey" not in repr(storage_config({"AzureWebJobsStorage": "AccountKey=abc"}))
+
+
+def test_missing_storage_settings_say_what_to_set() -> None:
+    with pytest.raises(SettingsError, match="AzureWebJobsStorage__queueServiceUri"):
+        storage_config({})

@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy shared devtools
+	$(VENV)/bin/mypy shared devtools function_app.py
 
 test: lint typecheck
 	$(VENV)/bin/pytest

@@ -19,6 +19,9 @@ from shared.pipeline import Services
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 logcontext.install()
 log = logging.getLogger("xtenant")
+# azure-identity logs every refused token request with Entra's whole answer; the ledger row and
+# the worker's own line report the same failure once, typed, with its remediation.
+logging.getLogger("azure.identity").setLevel(logging.ERROR)
 
 _services: Services | None = None
 

@@ -18,6 +18,7 @@ from shared.errors import Recorded, XtenantError
 from shared.graph import GraphPool
 from shared.identity import TenantCredentials
 from shared.ledger import TABLE as RUNS_TABLE
+from shared.jobs import Mode
 from shared.ledger import Ledger
 from shared.logcontext import job_context
 from shared.messages import BadMessage, TenantJobMessage, new_run_id
@@ -131,8 +132,7 @@ async def _start(
         run_id, [(t, j) for t, j, _, _ in work], mode=mode, requested_by=requested_by, job=job
     )
     messages = [
-        TenantJobMessage(run_id, t, j, m, p, now, requested_by)  # type: ignore[arg-type]
-        for t, j, m, p in work
+        TenantJobMessage(run_id, t, j, Mode(m), p, now, requested_by) for t, j, m, p in work
     ]
     gate = asyncio.Semaphore(_ENQUEUE_CONCURRENCY)
 

@@ -17,8 +17,8 @@ from typing import Any
 from shared.errors import Recorded, XtenantError
 from shared.graph import GraphPool
 from shared.identity import TenantCredentials
-from shared.ledger import TABLE as RUNS_TABLE
 from shared.jobs import Mode
+from shared.ledger import TABLE as RUNS_TABLE
 from shared.ledger import Ledger
 from shared.logcontext import job_context
 from shared.messages import BadMessage, TenantJobMessage, new_run_id

@@ -25,7 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from devtools.fakecloud.faults import Fault, FaultBook
-from devtools.fakecloud.graph import directory_from_scenario
+from devtools.fakecloud.graph import TenantDirectory, directory_from_scenario
 from devtools.fakecloud.requestlog import RequestLog, RequestRecord
 from devtools.fakecloud.scenario import (
     FederatedCredentialSpec,
@@ -64,6 +64,15 @@ class Controller:
         if graph is not None or record.tenant_id not in self._directories:
             self._directories[record.tenant_id] = directory_from_scenario(graph or {})
         return record
+
+    def directory(self, tenant_id: str) -> TenantDirectory:
+        """The tenant's Graph directory, to read back (or arrange) what Graph would show."""
+        key = tenant_id.lower()
+        if key not in self._directories:
+            raise KeyError(f"no Graph directory for tenant {tenant_id}")
+        directory: TenantDirectory = self._directories[key]
+        directory.bind(key)  # its default domain comes from the tenant id
+        return directory
 
     def set_federated_credentials(
         self, credentials: Iterable[FederatedCredentialSpec | Mapping[str, Any]]

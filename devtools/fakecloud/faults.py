@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Service = Literal["msi", "token", "graph"]
-FaultKind = Literal["latency", "status", "drop", "aadsts", "graph_error", "no_sign_in_licence"]
+FaultKind = Literal[
+    "latency", "status", "drop", "lose_answer", "aadsts", "graph_error", "no_sign_in_licence"
+]
 
 
 @dataclass
@@ -23,7 +25,10 @@ class Fault:
       latency  - delay the answer by latency_ms, then answer normally (stacks with other faults)
       status   - answer `status` (429/500/502/503/504) with an error body in the service's shape;
                  `retry_after` (a string: "2", "0.5" or an HTTP date) is sent when set
-      drop     - close the connection without an answer
+      drop     - close the connection without an answer (the request was not served)
+      lose_answer - Graph only: serve the request, then close the connection without the
+                 answer, as a timeout after the service acted does: the client cannot tell
+                 whether a create happened
       aadsts   - token endpoint answers the Entra error for AADSTS `code`
       graph_error - Graph answers `status` with ODataError code `code`
     path_contains narrows a Graph fault to requests whose path contains it (e.g. "/$batch").

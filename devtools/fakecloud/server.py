@@ -30,7 +30,12 @@ from devtools.fakecloud.ca import TlsFiles, create_tls_files, trust_in_this_proc
 from devtools.fakecloud.control import Controller, add_control_routes
 from devtools.fakecloud.entra import EntraContext, create_entra_app
 from devtools.fakecloud.faults import Fault, FaultBook
-from devtools.fakecloud.graph import GraphContext, create_graph_app, directory_from_scenario
+from devtools.fakecloud.graph import (
+    GraphContext,
+    TenantDirectory,
+    create_graph_app,
+    directory_from_scenario,
+)
 from devtools.fakecloud.msi import MSI_PATH, MsiContext, create_msi_app, mi_claims
 from devtools.fakecloud.requestlog import RequestLog, RequestRecord
 from devtools.fakecloud.scenario import (
@@ -320,6 +325,10 @@ class FakeCloud:
 
     def set_tenant(self, tenant_id: str, **changes: Any) -> TenantRecord:
         return self.controller.set_tenant(tenant_id, **changes)
+
+    def directory(self, tenant_id: str) -> TenantDirectory:
+        """The tenant's Graph directory (users, groups, policy), to read back in tests."""
+        return self.controller.directory(tenant_id)
 
     def set_federated_credentials(
         self, credentials: Iterable[FederatedCredentialSpec | Mapping[str, Any]]

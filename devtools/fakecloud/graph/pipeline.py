@@ -2,7 +2,8 @@
 
 Order of checks, as Graph's front door does it: the bearer token (401), then the tenant's
 faults (latency, throttling, errors, dropped connection), then the URL (400/405), then the
-permission (403), then the request's own validation. $batch sub-requests enter after the
+permission (403), then the request's own validation; a `lose_answer` fault drops the
+connection after all that, once the request has been served. $batch sub-requests enter after the
 token check and go through the same faults and routing, each on its own path.
 """
 
@@ -87,6 +88,8 @@ async def run_call(
         response = await _dispatch(_call(ctx, caller, directory, incoming, licensed))
     except GraphError as error:
         response = error_response(error, request_id, incoming.headers)
+    if blocking is not None and blocking.kind == "lose_answer":
+        return None  # served, but the answer never reaches the client
     if response is not None:
         _finish(ctx, caller, response, request_id, incoming.headers)
     return response

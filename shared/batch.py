@@ -13,15 +13,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from shared.errors import XtenantError
 from shared.retry import NOT_PROCESSED_STATUS, RETRYABLE_STATUS, backoff_delay, parse_retry_after
 
 if TYPE_CHECKING:
-    from shared.errors import XtenantError
     from shared.graph import GraphSession
 
 #: Graph's limit of sub-requests per `$batch` call.
 MAX_BATCH = 20
 FAILED_DEPENDENCY = 424
+#: BatchResult.status of an item whose `$batch` call got no usable answer (or was not sent).
+NO_ANSWER = 0
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,19 @@ def chunks(items: Sequence[BatchItem]) -> list[list[BatchItem]]:
 
 
 async def run_batch(session: GraphSession, items: Sequence[BatchItem]) -> list[BatchResult]:
+    """Every item's result, in order. A `$batch` call that fails as a whole (after its own
+    retries) fails its items and the ones not yet sent, but keeps the answers already received:
+    the caller must be able to report what was done before the failure."""
     results: dict[str, BatchResult] = {}
+    failure: XtenantError | None = None
     for chunk in chunks(items):
-        results.update(await _run_chunk(session, chunk))
+        if failure is None:
+            try:
+                results.update(await _run_chunk(session, chunk))
+            except XtenantError as exc:
+                failure = exc
+        if failure is not None:
+            results.update({i.id: BatchResult(i.id, NO_ANSWER, None, failure) for i in chunk})
     return [results[item.id] for item in items]
 
 

@@ -5,16 +5,25 @@
 afterwards. `cloud` (per test): the same object, with faults cleared, the request log reset and
 the directory state (tenants, federated credentials, app secrets and certificates, token
 lifetimes) put back as it was after the test, so tests can change anything without leaking.
+`graph_pool` (per test): the app's GraphPool on a fresh token chain, closed afterwards.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from devtools.fakecloud.scenario import make_scenario
 from devtools.fakecloud.server import FakeCloud
+from shared.graph import GraphOptions, GraphPool
+from shared.identity import TenantCredentials
+from shared.retry import RetryPolicy
+from shared.settings import Settings
+
+#: The production rules (attempts, exact Retry-After, no blind re-create) with the backoff used
+#: when Graph sends no Retry-After shortened, so a test that exhausts retries takes ~1 s.
+TEST_RETRY = RetryPolicy(base_delay_s=0.02, budget_s=60.0)
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +47,13 @@ def cloud(fakecloud: FakeCloud) -> Iterator[FakeCloud]:
     yield fakecloud
     fakecloud.clear_faults()
     fakecloud.state.restore(snapshot)
+
+
+@pytest.fixture
+async def graph_pool(cloud: FakeCloud) -> AsyncIterator[GraphPool]:
+    settings = Settings.from_env()
+    credentials = TenantCredentials(settings)
+    pool = GraphPool(settings, credentials, GraphOptions(retry=TEST_RETRY))
+    yield pool
+    await pool.close()
+    await credentials.close()

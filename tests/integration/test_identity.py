@@ -265,4 +265,3 @@ async def test_certificate_mode_gets_a_token(
         assert (await chain.token(tenant)).token
     finally:
         await chain.close()
-

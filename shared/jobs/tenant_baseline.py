@@ -27,6 +27,7 @@ CONSENT_POLICIES: dict[str, list[str]] = {
     "all": ["ManagePermissionGrantsForSelf.microsoft-user-default-legacy"],
 }
 _ROLE_PERMISSIONS = "defaultUserRolePermissions"
+_SELF_CONSENT = "managepermissiongrantsforself."
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,20 @@ def current_value(policy: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
+def wanted_value(setting: Setting, current: Any) -> Any:
+    """The value to PATCH for `setting`, given the tenant's current value.
+
+    User consent is the `ManagePermissionGrantsForSelf.*` entries of a list that also holds
+    `ManagePermissionGrantsForOwnedResource.*` ones (team and chat owner consent); a PATCH
+    replaces the whole list, so those are carried over untouched. Entra docs, "Configure group
+    owner consent": keep the other current policies when updating the collection.
+    """
+    if setting.name != "permissionGrantPoliciesAssigned" or not isinstance(current, list):
+        return setting.desired
+    others = [p for p in current if not str(p).lower().startswith(_SELF_CONSENT)]
+    return others + [p for p in setting.desired if p not in others]
+
+
 def _same(current: Any, desired: Any) -> bool:
     if isinstance(desired, list) and isinstance(current, list):
         return sorted(current) == sorted(desired)
@@ -95,13 +110,14 @@ class TenantBaseline(Job[TenantBaselineParams]):
         plan = Plan(self.name, session.tenant_id)
         for setting in desired_settings(params):
             current = current_value(policy, setting.path)
-            if not _same(current, setting.desired):
+            wanted = wanted_value(setting, current)
+            if not _same(current, wanted):
                 plan.changes.append(
                     Change(
                         target=f"authorizationPolicy.{setting.name}",
                         action="set",
                         before=current,
-                        after=setting.desired,
+                        after=wanted,
                         data={"path": setting.path},
                     )
                 )

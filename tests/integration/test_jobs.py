@@ -184,6 +184,22 @@ async def test_ensure_group_applied_twice_changes_nothing_the_second_time(
     assert len(groups_named(cloud, tenant)) == 1
 
 
+async def test_ensure_group_refuses_to_pick_between_two_groups_sharing_the_nickname(
+    cloud: FakeCloud, graph_pool: GraphPool
+) -> None:
+    twins = [{"displayName": name, "mailNickname": NICKNAME} for name in ("One", "Two")]
+    tenant = add_tenant(cloud, contoso(groups=twins))
+    before = everything(cloud, tenant)
+
+    result = await run(graph_pool, tenant, "ensure-group", "apply", helpdesk_params("adele"))
+
+    assert result.status is Status.FAILED
+    assert result.error is not None
+    assert result.error.error_class == "ambiguous_target"
+    assert all(g.id in result.error.message for g in groups_named(cloud, tenant))
+    assert everything(cloud, tenant) == before
+
+
 # --- tenant-baseline ----------------------------------------------------------------------------
 
 
@@ -218,6 +234,37 @@ async def test_tenant_baseline_apply_sets_the_policy_to_the_baseline(
     assert not roles["allowedToCreateTenants"]
     assert roles["permissionGrantPoliciesAssigned"] == CONSENT_POLICIES["low_risk"]
     assert policy["allowedToUseSSPR"] is True  # an unmanaged setting is left alone
+
+
+async def test_tenant_baseline_changes_user_consent_but_keeps_team_and_chat_owner_consent(
+    cloud: FakeCloud, graph_pool: GraphPool
+) -> None:
+    # given a tenant whose consent policies include resource-specific consent for teams and
+    # chats, as real tenants' do; a PATCH of the list replaces all of it (Entra docs,
+    # "Configure group owner consent to apps accessing group data")
+    owned = [
+        "ManagePermissionGrantsForOwnedResource.microsoft-dynamically-managed-permissions-for-team",
+        "ManagePermissionGrantsForOwnedResource.microsoft-dynamically-managed-permissions-for-chat",
+    ]
+    policies = [*CONSENT_POLICIES["all"], *owned]
+    tenant = add_tenant(
+        cloud,
+        contoso(
+            authorization_policy={
+                "defaultUserRolePermissions": {"permissionGrantPoliciesAssigned": policies}
+            }
+        ),
+    )
+
+    # when the baseline (user consent: low risk only) is applied
+    result = await run(graph_pool, tenant, "tenant-baseline", "apply", {"user_consent": "low_risk"})
+
+    # then only the user consent entry changed
+    assert result.status is Status.CHANGED
+    roles = cloud.directory(tenant).authorization_policy()["defaultUserRolePermissions"]
+    assert sorted(roles["permissionGrantPoliciesAssigned"]) == sorted(
+        [*CONSENT_POLICIES["low_risk"], *owned]
+    )
 
 
 async def test_tenant_baseline_applied_twice_changes_nothing_the_second_time(

@@ -8,7 +8,12 @@ import pytest
 
 from shared.jobs import JOBS, InvalidParams, UnknownJob, get_job
 from shared.jobs.guest_cleanup import Guest, GuestCleanupParams, is_excluded, is_stale
-from shared.jobs.tenant_baseline import TenantBaselineParams, current_value, desired_settings
+from shared.jobs.tenant_baseline import (
+    TenantBaselineParams,
+    current_value,
+    desired_settings,
+    wanted_value,
+)
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 
@@ -136,3 +141,18 @@ def test_nested_policy_values_are_read_by_path() -> None:
 
     assert current_value(policy, ("defaultUserRolePermissions", "allowedToCreateApps")) is True
     assert current_value(policy, ("defaultUserRolePermissions", "absent")) is None
+
+
+def test_user_consent_replaces_only_the_self_consent_entries() -> None:
+    [consent] = [
+        s
+        for s in desired_settings(TenantBaselineParams(user_consent="none"))
+        if s.name == "permissionGrantPoliciesAssigned"
+    ]
+    team = (
+        "ManagePermissionGrantsForOwnedResource.microsoft-dynamically-managed-permissions-for-team"
+    )
+    current = ["managePermissionGrantsForSelf.microsoft-user-default-legacy", team]
+
+    assert wanted_value(consent, current) == [team]
+    assert wanted_value(consent, None) == []

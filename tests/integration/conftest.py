@@ -20,6 +20,7 @@ from shared.graph import GraphOptions, GraphPool
 from shared.identity import TenantCredentials
 from shared.retry import RetryPolicy
 from shared.settings import Settings
+from tests.integration.azurite_fixture import azurite  # noqa: F401
 
 #: The production rules (attempts, exact Retry-After, no blind re-create) with the backoff used
 #: when Graph sends no Retry-After shortened, so a test that exhausts retries takes ~1 s.

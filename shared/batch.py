@@ -139,6 +139,7 @@ def _split(
             asked = parse_retry_after(headers.get("retry-after"))
             if asked is not None:
                 waits.append(asked + 0.01)
+                session.gate.hold(asked)  # the whole tenant is throttled, not just this item
     for item in pending:  # a 424 goes again only with the dependency it waits for
         status, _, _ = answers[item.id]
         if status == FAILED_DEPENDENCY and retry_ids.intersection(item.depends_on):

@@ -8,6 +8,7 @@ msgraph is imported lazily: `import function_app` must not pay its ~0.4 s and 32
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -18,9 +19,17 @@ from urllib.parse import urlsplit
 import httpx
 
 from shared.batch import BatchItem, BatchResult, run_batch
-from shared.errors import XtenantError, classify_graph, graph_error
+from shared.errors import TransientError, XtenantError, classify_graph, graph_error
 from shared.identity import TenantCredentials, validate_tenant_id
-from shared.retry import RetryBudget, RetryPolicy, call_with_retry
+from shared.retry import (
+    NOT_PROCESSED_STATUS,
+    RetryBudget,
+    RetryPolicy,
+    ThrottleGate,
+    call_with_retry,
+    retry_after_of,
+    status_of,
+)
 from shared.settings import Settings
 
 R = TypeVar("R")
@@ -57,6 +66,7 @@ class GraphPool:
         self.options = options or GraphOptions()
         self._http: httpx.AsyncClient | None = None
         self._clients: dict[str, Any] = {}
+        self._gates: dict[str, ThrottleGate] = {}
         # Made now so the CA bundle in the environment at start-up is the one trusted.
         self._ssl = ssl.create_default_context()
 
@@ -123,6 +133,7 @@ class GraphPool:
             policy=self.options.retry,
             permissions=tuple(permissions),
             consent_url=self.settings.admin_consent_url(tid),
+            gate=self._gates.setdefault(tid, ThrottleGate()),
         )
 
     async def close(self) -> None:
@@ -144,6 +155,8 @@ class GraphSession:
     permissions: tuple[str, ...] = ()
     consent_url: str | None = None
     requests_sent: int = 0
+    #: shared by every session of this tenant in the pool (see ThrottleGate)
+    gate: ThrottleGate = field(default_factory=ThrottleGate)
 
     @property
     def adapter(self) -> Any:
@@ -185,8 +198,16 @@ class GraphSession:
         method = str(getattr(info.http_method, "value", info.http_method))
 
         async def attempt() -> bytes | None:
+            await self.wait_at_gate()
             self.requests_sent += 1
-            raw: bytes | None = await self.adapter.send_primitive_async(info, "bytes", _error_map())
+            try:
+                raw: bytes | None = await self.adapter.send_primitive_async(
+                    info, "bytes", _error_map()
+                )
+            except Exception as exc:
+                if status_of(exc) in NOT_PROCESSED_STATUS:
+                    self.gate.hold(retry_after_of(exc) or 0.0)
+                raise
             return raw
 
         try:
@@ -200,6 +221,19 @@ class GraphSession:
         except Exception as exc:
             raise self._typed(exc) from exc
         return json.loads(raw) if raw else {}
+
+    async def wait_at_gate(self) -> None:
+        """Wait while Graph throttles this tenant; fail now if that outlasts cap or budget."""
+        delay = self.gate.closed_for()
+        if delay <= 0:
+            return
+        if delay > self.policy.max_wait_s or delay >= self.budget.remaining():
+            raise TransientError(
+                f"Graph throttles tenant {self.tenant_id} for another {delay:.1f}s",
+                tenant_id=self.tenant_id,
+                remediation="None: the message is redelivered after the throttling ends.",
+            )
+        await asyncio.sleep(delay)
 
     async def get(self, info: Any) -> dict[str, Any]:
         return await self.send(info, idempotent=True)

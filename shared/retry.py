@@ -74,6 +74,28 @@ class RetryBudget:
         return self.seconds - (self.clock() - self.started)
 
 
+class ThrottleGate:
+    """When Graph takes this app's requests for one tenant again.
+
+    Graph throttles per app and tenant (https://learn.microsoft.com/graph/throttling): a
+    Retry-After told to one request holds for every request to that tenant, including those of
+    the other jobs running there in this process at the same time. Each sends only once the
+    gate is open; sending while throttled only prolongs the throttling.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._opens_at = 0.0
+
+    def hold(self, seconds: float) -> None:
+        """Keep the gate shut for `seconds` from now (a longer hold already in place stays)."""
+        self._opens_at = max(self._opens_at, self._clock() + seconds + _SAFETY_MARGIN_S)
+
+    def closed_for(self) -> float:
+        """Seconds until the gate opens; 0 when it is open."""
+        return max(0.0, self._opens_at - self._clock())
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After header: "3", "2.128" or an HTTP date (RFC 9110 10.2.3).
 

@@ -519,6 +519,47 @@ async def test_throttled_batch_items_alone_are_resent_and_every_change_is_applie
     assert not enabled_guests(cloud, tenant) & set(STALE_GUESTS)
 
 
+async def test_a_retry_after_for_one_job_holds_the_other_jobs_in_the_same_tenant(
+    cloud: FakeCloud, graph_pool: GraphPool
+) -> None:
+    # given tenant-baseline and guest-cleanup in one tenant: at 0.2 s the baseline's read is
+    # throttled for 1 s (Graph throttles per app and tenant), and at 0.3 s guest-cleanup has
+    # read its guests and is about to write
+    tenant = add_tenant(cloud, contoso())
+    for path, delay_ms in (("/policies", 200), ("/users", 300)):
+        cloud.add_fault(
+            Fault(
+                service="graph",
+                kind="latency",
+                latency_ms=delay_ms,
+                count=1,
+                tenant_id=tenant,
+                path_contains=path,
+            )
+        )
+    cloud.add_fault(
+        Fault(
+            service="graph",
+            kind="status",
+            status=429,
+            retry_after="1",
+            count=1,
+            tenant_id=tenant,
+            path_contains="/policies",
+        )
+    )
+
+    # when both apply at once
+    results = await asyncio.gather(
+        run(graph_pool, tenant, "guest-cleanup", "apply", GUESTS),
+        run(graph_pool, tenant, "tenant-baseline", "apply", {}),
+    )
+
+    # then both succeed and neither sends anything before the Retry-After has passed
+    assert [r.status for r in results] == [Status.CHANGED, Status.CHANGED]
+    assert cloud.counters().get("graph.early_retries", 0) == 0
+
+
 # --- permissions --------------------------------------------------------------------------------
 
 

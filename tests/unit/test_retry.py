@@ -12,6 +12,7 @@ from kiota_abstractions.api_error import APIError
 from shared.retry import (
     RetryBudget,
     RetryPolicy,
+    ThrottleGate,
     call_with_retry,
     is_retryable,
     parse_retry_after,
@@ -176,3 +177,15 @@ async def test_a_create_that_timed_out_after_sending_is_not_sent_again() -> None
         )
 
     assert send.calls == 1
+
+
+def test_throttle_gate_stays_shut_for_the_longest_retry_after_then_opens() -> None:
+    clock = FakeClock()
+    gate = ThrottleGate(clock)
+
+    gate.hold(2.0)
+    gate.hold(0.5)  # a shorter Retry-After told to another request does not shorten it
+
+    assert 2.0 < gate.closed_for() < 2.1
+    clock.now += 2.1
+    assert gate.closed_for() == 0.0

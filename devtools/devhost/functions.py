@@ -31,6 +31,13 @@ SUPPORTED = "timerTrigger, queueTrigger, httpTrigger (with its http output)"
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
 
 
+class FunctionTimeoutError(Exception):
+    """The function ran past host.json's functionTimeout (a sync one's thread runs on)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"timed out after functionTimeout {timeout_s:g} s")
+
+
 @dataclass(frozen=True)
 class UserFunction:
     """A function's name and its Python callable, called the way the worker calls it."""
@@ -51,7 +58,13 @@ class UserFunction:
         else:
             loop = asyncio.get_running_loop()
             running = loop.run_in_executor(executor, functools.partial(self.callable, **arguments))
-        return await asyncio.wait_for(running, timeout_s)
+        try:
+            async with asyncio.timeout(timeout_s) as deadline:
+                return await running
+        except TimeoutError:
+            if deadline.expired():  # not a TimeoutError the function raised itself
+                raise FunctionTimeoutError(timeout_s or 0.0) from None
+            raise
 
 
 @dataclass(frozen=True)

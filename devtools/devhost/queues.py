@@ -32,7 +32,7 @@ from azure.storage.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
 from devtools.devhost.config import DevHostError, QueueOptions
-from devtools.devhost.functions import QueueFunction
+from devtools.devhost.functions import FunctionTimeoutError, QueueFunction
 from devtools.devhost.ledger import Invocation, Ledger, Outcome, logger
 
 POISON_SUFFIX = "-poison"
@@ -128,7 +128,7 @@ class QueueListener:
             await self._wait_for_capacity()
             try:
                 messages = await self._receive()
-            except Exception:  # keep listening, as the host does; say why once per cause
+            except Exception:  # a dev host bug, not the storage service: keep listening
                 logger.exception("listener for %s: receive failed", self.queue.queue_name)
                 messages = []
             for message in messages:
@@ -139,9 +139,7 @@ class QueueListener:
                 delay = MIN_POLLING_INTERVAL_S
                 continue
             await self._idle(delay)
-            delay = min(
-                delay * 2, max(self._options.max_polling_interval_s, MIN_POLLING_INTERVAL_S)
-            )
+            delay = min(delay * 2, self._max_delay_s)
 
     async def stop(self, grace_s: float) -> None:
         """Let running invocations finish for up to `grace_s`, then cancel them."""
@@ -231,8 +229,8 @@ class QueueListener:
         trigger = _trigger_message(message, body)
         try:
             await self.spec.function.call(trigger, self._executor, self._timeout_s)
-        except TimeoutError:
-            return f"timed out after functionTimeout {self._timeout_s:g} s"
+        except FunctionTimeoutError as error:
+            return str(error)
         except Exception as error:
             logger.debug("%s failed", self.spec.function.name, exc_info=True)
             return f"{type(error).__name__}: {error}"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import azure.functions.timer as func_timer
 
-from devtools.devhost.functions import TimerFunction
+from devtools.devhost.functions import FunctionTimeoutError, TimerFunction
 from devtools.devhost.ledger import Invocation, Ledger, Outcome, logger
 
 
@@ -82,8 +82,8 @@ class TimerRunner:
     async def _run(self, request: func_timer.TimerRequest) -> str | None:
         try:
             await self.spec.function.call(request, self._executor, self._timeout_s)
-        except TimeoutError:
-            return f"timed out after functionTimeout {self._timeout_s:g} s"
+        except FunctionTimeoutError as error:
+            return str(error)
         except Exception as error:
             logger.debug("%s failed", self.spec.function.name, exc_info=True)
             return f"{type(error).__name__}: {error}"

@@ -71,8 +71,8 @@ async def test_throttled_request_waits_for_retry_after_then_succeeds(
     # given one 429 for the tenant's policy read, with Retry-After in this form
     tenant = add_tenant(cloud, contoso())
     session = session_for(graph_pool, tenant)
-    retry_after, wait_s = RETRY_AFTERS[form]()
     started = time.monotonic()
+    retry_after, wait_s = RETRY_AFTERS[form]()
     cloud.add_fault(
         Fault(
             service="graph",

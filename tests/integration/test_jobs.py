@@ -334,6 +334,33 @@ async def test_members_batch_failing_once_is_retried_within_the_run(
     assert cloud.counters().get("graph.duplicate_creates", 0) == 0
 
 
+async def test_members_batch_whose_answer_is_lost_is_resent_and_counts_added_members_as_done(
+    cloud: FakeCloud, graph_pool: GraphPool
+) -> None:
+    # given a member $batch that Graph serves but whose answer never arrives
+    tenant = add_tenant(cloud, contoso())
+    cloud.add_fault(
+        Fault(
+            service="graph",
+            kind="lose_answer",
+            count=1,
+            tenant_id=tenant,
+            path_contains="/$batch",
+        )
+    )
+
+    # when the job applies
+    result = await run(
+        graph_pool, tenant, "ensure-group", "apply", helpdesk_params("adele", "bianca")
+    )
+
+    # then the re-sent batch finds both members there already, which is what was wanted
+    assert result.status is Status.CHANGED
+    assert result.changes_applied == 3
+    [group] = groups_named(cloud, tenant)
+    assert member_upns(cloud, tenant, group) == {upn("adele"), upn("bianca")}
+
+
 async def test_create_dropped_before_graph_served_it_is_not_resent_and_the_next_run_creates_one(
     cloud: FakeCloud, graph_pool: GraphPool
 ) -> None:

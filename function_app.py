@@ -34,6 +34,14 @@ async def services() -> Services:
     return await _services.ready()
 
 
+async def shutdown() -> None:
+    """Close the process's clients (the local host calls this on stop; Azure ends the process)."""
+    global _services
+    if _services is not None:
+        await _services.close()
+        _services = None
+
+
 @app.timer_trigger(arg_name="timer", schedule="%SCHEDULE%", run_on_startup=False)
 async def scheduled_run(timer: func.TimerRequest) -> None:
     started = await pipeline.start_scheduled_run(await services())
@@ -71,6 +79,11 @@ def _base_url(req: func.HttpRequest) -> str:
 @app.route(route="runs", methods=["POST"])
 async def post_runs(req: func.HttpRequest) -> func.HttpResponse:
     return _respond(await api.post_run(await services(), req.get_body(), base_url=_base_url(req)))
+
+
+@app.route(route="runs", methods=["GET"])
+async def list_runs(req: func.HttpRequest) -> func.HttpResponse:
+    return _respond(await api.list_runs(await services()))
 
 
 @app.route(route="runs/{run_id}", methods=["GET"])

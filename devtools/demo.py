@@ -1,16 +1,17 @@
-"""`make demo`: the token chain and the three jobs, plan then apply, in every demo tenant.
+"""`make demo`: the whole pipeline, locally, end to end.
 
-Starts the fake cloud (Entra ID + managed identity + Graph on 127.0.0.1) with the demo scenario,
-points the app's real SDKs at it through the same settings used on Azure, runs every tenant
-concurrently, and prints one row per (tenant, job). Exits 0 when every tenant got the outcome
-the scenario expects of it (`expect`: "ok" or the error class the app must report).
+Starts Azurite (Storage) and the fake cloud (Entra ID + managed identity + Graph) on 127.0.0.1,
+runs `function_app` in the local Functions host against them, then, through the app's own HTTP
+API: registers and enrols the demo tenants, plans every job (one manual run per job), fires the
+schedule once (apply), processes every message with a progress line, and prints each tenant's
+rows from GET /api/runs/{id}. Stops everything it started. Exits 0 when every tenant got the
+outcome its scenario expects (`expect`: "ok", or the error class the app must report).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import tempfile
 import time
@@ -18,102 +19,175 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
+
+from devtools.azurite import Azurite, ensure_installed, repo_root
+from devtools.devhost.host import DevHost
 from devtools.fakecloud import FakeCloud, load_scenario
 from devtools.fakecloud.scenario import Scenario, TenantSpec
-from shared.graph import GraphPool
-from shared.identity import TenantCredentials
-from shared.runner import Status, TenantResult, run_tenant_job
-from shared.settings import Settings
 
-DEMO_SCENARIO = Path(__file__).parent / "fakecloud" / "scenarios" / "demo.json"
-OK_STATUSES = {Status.CHANGED, Status.NO_CHANGES, Status.PLANNED, Status.NOT_LICENSED}
+ROOT = repo_root()
+DEMO_SCENARIO = ROOT / "devtools" / "fakecloud" / "scenarios" / "demo.json"
+OK_STATUSES = {"changed", "no_changes", "planned", "not_licensed"}
+JOBS = ("guest-cleanup", "ensure-group", "tenant-baseline")
 
 
-def demo_jobs(tenant: TenantSpec) -> list[tuple[str, dict[str, Any]]]:
-    """The enrolments the demo runs in a tenant: guest clean-up, one group, the baseline."""
+def enrolments(tenant: TenantSpec) -> dict[str, Any]:
+    """What each demo tenant is enrolled in: all three jobs, in apply mode."""
     domain = tenant.graph.get("domain") or f"t{tenant.tenant_id[:8]}.onmicrosoft.com"
     members = [f"{name}@{domain}" for name in ("adele", "bianca", "nobody")]
-    return [
-        ("guest-cleanup", {"days": 90}),
-        (
-            "ensure-group",
-            {
+    return {
+        "guest-cleanup": {"mode": "apply", "params": {"days": 90}},
+        "ensure-group": {
+            "mode": "apply",
+            "params": {
                 "mail_nickname": "xtenant-helpdesk",
                 "display_name": "Helpdesk (managed by xtenant)",
                 "description": "Members are set by xtenant; changes here are undone.",
                 "members": members,
             },
-        ),
-        ("tenant-baseline", {}),
-    ]
+        },
+        "tenant-baseline": {"mode": "apply", "params": {}},
+    }
 
 
-async def run_tenant(pool: GraphPool, tenant: TenantSpec) -> list[tuple[str, TenantResult]]:
-    """Plan then apply each demo job in one tenant; the plan row and the apply row."""
-    rows: list[tuple[str, TenantResult]] = []
-    for job, params in demo_jobs(tenant):
-        for mode in ("plan", "apply"):
-            result = await run_tenant_job(
-                pool, tenant_id=tenant.tenant_id, job=job, mode=mode, params=params
-            )
-            rows.append((tenant.name, result))
-    return rows
+class Api:
+    """The app's HTTP API, as an operator would call it (function key in the header)."""
 
-
-def expectation_met(tenant: TenantSpec, results: Sequence[TenantResult]) -> bool:
-    if tenant.expect == "ok":
-        return all(r.status in OK_STATUSES for r in results)
-    return all(r.error is not None and r.error.error_class == tenant.expect for r in results)
-
-
-def print_table(rows: Sequence[tuple[str, TenantResult]]) -> None:
-    header = ("tenant", "job", "mode", "planned", "applied", "status", "error class")
-    lines = [header] + [
-        (
-            name,
-            r.job,
-            r.mode.value,
-            str(r.changes_planned),
-            str(r.changes_applied),
-            r.status.value,
-            r.error.error_class if r.error else "-",
+    def __init__(self, host: DevHost) -> None:
+        self.client = httpx.AsyncClient(
+            base_url=host.http_base_url,
+            headers={"x-functions-key": host.function_key},
+            timeout=60,
         )
-        for name, r in rows
-    ]
+
+    async def call(self, method: str, path: str, body: Any = None) -> Any:
+        response = await self.client.request(method, path, json=body)
+        if response.status_code >= 400:
+            raise SystemExit(f"{method} {path} -> {response.status_code}: {response.text}")
+        return response.json()
+
+
+async def register(api: Api, scenario: Scenario) -> None:
+    for tenant in scenario.tenants:
+        body = {"name": tenant.name, "enabled": True, "enrolments": enrolments(tenant)}
+        await api.call("PUT", f"/api/tenants/{tenant.tenant_id}", body)
+    print(f"registered and enrolled {len(scenario.tenants)} tenants")
+
+
+async def plan_runs(api: Api, host: DevHost, scenario: Scenario) -> list[str]:
+    """One manual plan run per job, with each tenant's enrolled params... for the first
+    tenant's shape; params that name tenant users differ per tenant, so plan per tenant."""
+    run_ids = []
+    for job in JOBS:
+        for tenant in scenario.tenants:
+            params = enrolments(tenant)[job]["params"]
+            started = await api.call(
+                "POST",
+                "/api/runs",
+                {"job": job, "mode": "plan", "tenants": [tenant.tenant_id], "params": params},
+            )
+            run_ids.append(started["run_id"])
+    await drain(host, "plan")
+    return run_ids
+
+
+async def scheduled_run(api: Api, host: DevHost) -> str:
+    await host.fire_timers()
+    runs = (await api.call("GET", "/api/runs"))["runs"]
+    run_id = next(r["run_id"] for r in runs if r["requested_by"] == "schedule")
+    await drain(host, "apply")
+    return str(run_id)
+
+
+async def drain(host: DevHost, phase: str) -> None:
+    report = await host.drain(timeout_s=300, progress=lambda line: print(f"  [{phase}] {line}"))
+    print(
+        f"  [{phase}] done: {report.processed} messages processed "
+        f"({report.failed} failed attempts, {report.poisoned} poisoned) in {report.elapsed_s:.1f}s"
+    )
+
+
+def print_table(scenario: Scenario, plans: dict[tuple[str, str], Any], run: Any) -> None:
+    names = {t.tenant_id: t.name for t in scenario.tenants}
+    header = ("tenant", "job", "planned", "applied", "status", "attempts", "error class")
+    lines = [header]
+    for row in run["rows"]:
+        plan = plans.get((row["tenant_id"], row["job"]), {})
+        lines.append(
+            (
+                names.get(row["tenant_id"], row["tenant_id"])[:34],
+                row["job"],
+                str(plan.get("changes_planned", "-")),
+                str(row["changes_applied"]),
+                row["status"],
+                str(row["attempts"]),
+                row["error_class"] or "-",
+            )
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for n, line in enumerate(lines):
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
+    print(f"\nrun {run['run_id']}: {run['status']}  totals {run['totals']}")
 
 
-def print_remediations(rows: Sequence[tuple[str, TenantResult]]) -> None:
-    seen: set[tuple[str, str]] = set()
-    print("\nWhat to do about the failures:")
-    for name, r in rows:
-        if r.error is None or (name, r.error.error_class) in seen:
+def print_remediations(scenario: Scenario, rows: Sequence[Any]) -> None:
+    names = {t.tenant_id: t.name for t in scenario.tenants}
+    seen: set[str] = set()
+    print("\nWhat to do about the failures (first per tenant):")
+    for row in rows:
+        if not row["error_class"] or row["tenant_id"] in seen or row["status"] == "not_licensed":
             continue
-        seen.add((name, r.error.error_class))
-        print(f"- {name} [{r.error.error_class}] {r.error.message}\n    -> {r.error.remediation}")
+        seen.add(row["tenant_id"])
+        print(f"- {names.get(row['tenant_id'])} [{row['error_class']}] {row['message']}")
+        print(f"    -> {row['remediation']}")
 
 
-async def run(scenario: Scenario, cloud: FakeCloud) -> int:
-    settings = Settings.from_env()
-    credentials = TenantCredentials(settings)
-    pool = GraphPool(settings, credentials)
+def expectation_met(tenant: TenantSpec, plan_rows: list[Any], apply_rows: list[Any]) -> bool:
+    if tenant.expect == "ok":
+        return all(r["status"] in OK_STATUSES for r in plan_rows + apply_rows)
+    planned_right = all(r["error_class"] == tenant.expect for r in plan_rows)
+    # The plan runs opened the tenant's breaker: the scheduled run skips it, saying why.
+    applied_right = all(r["status"] in ("skipped", "failed") for r in apply_rows)
+    return planned_right and applied_right
+
+
+async def run_demo(scenario: Scenario, cloud: FakeCloud, storage: str) -> int:
+    settings = cloud.app_env() | {
+        "AzureWebJobsStorage": storage,
+        "SCHEDULE": "0 0 2 * * *",
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+    }
     started = time.monotonic()
-    try:
-        per_tenant = await asyncio.gather(*(run_tenant(pool, t) for t in scenario.tenants))
-    finally:
-        await pool.close()
-        await credentials.close()
-    elapsed = time.monotonic() - started
-    rows = [row for rows in per_tenant for row in rows]
-    print_table(rows)
-    print_remediations(rows)
+    host = DevHost("function_app", settings=settings, host_json=ROOT / "host.json", http_port=0)
+    async with host:
+        api = Api(host)
+        try:
+            await register(api, scenario)
+            plan_ids = await plan_runs(api, host, scenario)
+            apply_id = await scheduled_run(api, host)
+            plan_rows = [
+                row
+                for rid in plan_ids
+                for row in (await api.call("GET", f"/api/runs/{rid}"))["rows"]
+            ]
+            run = await api.call("GET", f"/api/runs/{apply_id}")
+        finally:
+            await api.client.aclose()
+            import function_app
+
+            await function_app.shutdown()
+        messages = host.counts()
+    plans = {(r["tenant_id"], r["job"]): r for r in plan_rows}
+    print()
+    print_table(scenario, plans, run)
+    print_remediations(scenario, plan_rows + run["rows"])
     counters = cloud.counters()
     print(
-        f"\n{len(scenario.tenants)} tenants in {elapsed:.1f}s: "
+        f"\n{len(scenario.tenants)} tenants, {messages.processed} messages, "
+        f"{time.monotonic() - started:.1f}s: "
         f"{counters.get('msi.requests', 0)} managed identity request(s), "
         f"{counters.get('token.requests', 0)} token requests, "
         f"{counters.get('graph.requests', 0)} Graph requests, "
@@ -121,8 +195,12 @@ async def run(scenario: Scenario, cloud: FakeCloud) -> int:
     )
     missed = [
         t.name
-        for t, tenant_rows in zip(scenario.tenants, per_tenant, strict=True)
-        if not expectation_met(t, [r for _, r in tenant_rows])
+        for t in scenario.tenants
+        if not expectation_met(
+            t,
+            [r for r in plan_rows if r["tenant_id"] == t.tenant_id],
+            [r for r in run["rows"] if r["tenant_id"] == t.tenant_id],
+        )
     ]
     if missed:
         print(f"UNEXPECTED outcome for: {', '.join(missed)}")
@@ -134,16 +212,17 @@ async def run(scenario: Scenario, cloud: FakeCloud) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="  %(levelname)s %(name)s: %(message)s")
-    # azure-identity logs each refused token request with Entra's whole answer; the table
-    # below reports the same failure once, typed, with its remediation.
     logging.getLogger("azure").setLevel(logging.CRITICAL)
     scenario = load_scenario(Path(args[0]) if args else DEMO_SCENARIO)
-    with tempfile.TemporaryDirectory(prefix="xtenant-demo-") as workdir:
-        cloud = FakeCloud(scenario, workdir=Path(workdir))
-        with cloud:
-            os.environ.update(cloud.app_env())
-            print(f"fake cloud up: login {cloud.authority_url}, graph {cloud.graph_url}\n")
-            return asyncio.run(run(scenario, cloud))
+    executable = ensure_installed(ROOT)
+    with (
+        tempfile.TemporaryDirectory(prefix="xtenant-demo-") as workdir,
+        Azurite(executable) as azurite,
+        FakeCloud(scenario, workdir=Path(workdir)) as cloud,
+    ):
+        print(f"Azurite up: {azurite.endpoint('queue')}, {azurite.endpoint('table')}")
+        print(f"fake cloud up: login {cloud.authority_url}, graph {cloud.graph_url}\n")
+        return asyncio.run(run_demo(scenario, cloud, azurite.connection_string))
 
 
 if __name__ == "__main__":

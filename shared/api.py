@@ -117,6 +117,10 @@ async def get_run(services: Services, run_id: str) -> ApiResponse:
     return ApiResponse(200, run)
 
 
+async def list_runs(services: Services) -> ApiResponse:
+    return ApiResponse(200, {"runs": await services.ledger.list_runs()})
+
+
 async def list_tenants(services: Services) -> ApiResponse:
     tenants = await services.registry.list()
     return ApiResponse(200, {"tenants": [t.as_record() for t in tenants]})
@@ -173,6 +177,7 @@ __all__ = [
     "error",
     "get_run",
     "health",
+    "list_runs",
     "list_tenants",
     "post_run",
     "tenant",

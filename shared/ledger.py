@@ -246,6 +246,25 @@ class Ledger:
             "rows": sorted(rows, key=lambda r: (r["tenant_id"], r["job"])),
         }
 
+    async def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The most recent runs (run ids sort by start time), without their rows."""
+        runs = [
+            dict(e)
+            async for e in self.table.query_entities("RowKey eq @row", parameters={"row": RUN_ROW})
+        ]
+        runs.sort(key=lambda e: e["PartitionKey"], reverse=True)
+        return [
+            {
+                "run_id": e["PartitionKey"],
+                "mode": e.get("mode"),
+                "job": e.get("job"),
+                "requested_by": e.get("requested_by"),
+                "requested_at": e.get("requested_at"),
+                "rows": e.get("rows"),
+            }
+            for e in runs[:limit]
+        ]
+
     async def bad_messages(self) -> list[dict[str, Any]]:
         query = self.table.query_entities("PartitionKey eq @p", parameters={"p": BAD_MESSAGES})
         return [dict(e) async for e in query]

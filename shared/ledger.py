@@ -247,12 +247,12 @@ class Ledger:
         }
 
     async def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The most recent runs (run ids sort by start time), without their rows."""
+        """The most recent runs first (by start time, to the microsecond), without their rows."""
         runs = [
             dict(e)
             async for e in self.table.query_entities("RowKey eq @row", parameters={"row": RUN_ROW})
         ]
-        runs.sort(key=lambda e: e["PartitionKey"], reverse=True)
+        runs.sort(key=lambda e: (e.get("requested_at", ""), e["PartitionKey"]), reverse=True)
         return [
             {
                 "run_id": e["PartitionKey"],

@@ -1,0 +1,359 @@
+"""The pipeline end to end: function_app in the local host, on Azurite and the fake cloud.
+
+timer -> queue -> worker -> ledger, the poison queue, redelivery, bad messages, and every HTTP
+endpoint, all through the app's own triggers and real SDKs.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from devtools.azurite import Azurite
+from devtools.devhost.host import DevHost
+from devtools.fakecloud import FakeCloud, Fault
+
+pytestmark = pytest.mark.integration
+
+HOST_JSON = Path(__file__).with_name("host.test.json")
+ROLES = [
+    "User.ReadWrite.All",
+    "AuditLog.Read.All",
+    "Group.ReadWrite.All",
+    "GroupMember.ReadWrite.All",
+    "Policy.ReadWrite.Authorization",
+]
+GUESTS = {"generate": {"members": 2, "guests": 6, "stale_guests": 2, "seed": 7}}
+
+
+class Stack:
+    """The running app as an operator sees it: its HTTP API, its queue, the host's counters."""
+
+    def __init__(self, host: DevHost, azurite: Azurite) -> None:
+        self.host = host
+        self.azurite = azurite
+        self.http = httpx.AsyncClient(
+            base_url=host.http_base_url, headers={"x-functions-key": host.function_key}
+        )
+
+    async def call(self, method: str, path: str, body: Any = None, **kw: Any) -> httpx.Response:
+        return await self.http.request(method, path, json=body, **kw)
+
+    async def register(self, tenant_id: str, enrolments: dict[str, Any] | None = None) -> None:
+        body = {"name": f"t-{tenant_id[:8]}", "enabled": True, "enrolments": enrolments or {}}
+        response = await self.call("PUT", f"/api/tenants/{tenant_id}", body)
+        assert response.status_code in (200, 201), response.text
+
+    async def clear_registry(self) -> None:
+        for tenant in (await self.call("GET", "/api/tenants")).json()["tenants"]:
+            await self.call("DELETE", f"/api/tenants/{tenant['tenant_id']}")
+
+    async def run(self, job: str, tenants: list[str], mode: str = "apply", **params: Any) -> str:
+        body = {"job": job, "mode": mode, "tenants": tenants, "params": params}
+        response = await self.call("POST", "/api/runs", body)
+        assert response.status_code == 202, response.text
+        return str(response.json()["run_id"])
+
+    async def status(self, run_id: str) -> dict[str, Any]:
+        response = await self.call("GET", f"/api/runs/{run_id}")
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    def queue(self, name: str) -> Any:
+        from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+        from azure.storage.queue.aio import QueueClient
+
+        return QueueClient.from_connection_string(
+            self.azurite.connection_string,
+            name,
+            message_encode_policy=TextBase64EncodePolicy(),
+            message_decode_policy=TextBase64DecodePolicy(),
+        )
+
+
+@pytest.fixture(scope="session")
+async def stack(fakecloud: FakeCloud, azurite: Azurite) -> AsyncIterator[Stack]:
+    settings = fakecloud.app_env() | {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "SCHEDULE": "0 0 2 * * *",
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+    }
+    host = DevHost("function_app", settings=settings, host_json=HOST_JSON, http_port=0)
+    async with host:
+        running = Stack(host, azurite)
+        yield running
+        await running.http.aclose()
+        import function_app
+
+        await function_app.shutdown()
+
+
+def new_tenant(cloud: FakeCloud, state: str = "consented", **graph: Any) -> str:
+    tenant_id = str(uuid.uuid4())
+    cloud.set_tenant(tenant_id, state=state, roles=ROLES, graph=graph or dict(GUESTS))
+    return tenant_id
+
+
+async def test_scheduled_run_isolates_each_failing_tenant_and_changes_the_healthy_ones(
+    cloud: FakeCloud, stack: Stack
+) -> None:
+    # given 20 enrolled tenants: 12 healthy, 3 throttled by Graph (then fine), 5 broken
+    await stack.clear_registry()
+    healthy = [new_tenant(cloud) for _ in range(12)]
+    throttled = [new_tenant(cloud) for _ in range(3)]
+    for tenant_id in throttled:
+        cloud.add_fault(
+            Fault(
+                service="graph",
+                kind="status",
+                status=429,
+                retry_after="1",
+                count=2,
+                tenant_id=tenant_id,
+            )
+        )
+    broken = {
+        new_tenant(cloud, "not_installed"): ("tenant_not_onboarded", "admin consent"),
+        new_tenant(cloud, "consent_missing"): ("consent_missing", "admin consent"),
+        new_tenant(cloud, "deleted"): ("tenant_not_found", "Check the tenant id"),
+        new_tenant(cloud, "blocked_by_policy"): ("blocked_by_policy", "blocking policy"),
+        new_tenant(cloud, "app_disabled"): ("app_disabled", "enable the xtenant"),
+    }
+    enrol = {"guest-cleanup": {"mode": "apply", "params": {"days": 90}}}
+    for tenant_id in healthy + throttled + list(broken):
+        await stack.register(tenant_id, enrol)
+
+    # when the schedule fires and every message is processed
+    await stack.host.fire_timers()
+    run_id = (await stack.call("GET", "/api/runs")).json()["runs"][0]["run_id"]
+    await stack.host.drain(timeout_s=120)
+    run = await stack.status(run_id)
+
+    # then
+    rows = {row["tenant_id"]: row for row in run["rows"]}
+    assert len(rows) == 20
+    for tenant_id in healthy + throttled:
+        assert rows[tenant_id]["status"] == "changed", rows[tenant_id]
+        assert rows[tenant_id]["changes_applied"] == 2
+    for tenant_id, (error_class, remedy) in broken.items():
+        assert rows[tenant_id]["status"] == "failed"
+        assert rows[tenant_id]["error_class"] == error_class
+        assert remedy in rows[tenant_id]["remediation"]
+    assert run["status"] == "partially_failed"
+    assert run["totals"] == {"changed": 15, "failed": 5}
+    assert cloud.counters().get("graph.early_retries", 0) == 0
+
+
+async def test_a_tenant_that_needs_consent_is_skipped_by_the_next_schedule_with_the_reason(
+    cloud: FakeCloud, stack: Stack
+) -> None:
+    await stack.clear_registry()
+    tenant_id = new_tenant(cloud, "consent_missing")
+    await stack.register(tenant_id, {"tenant-baseline": {"mode": "plan", "params": {}}})
+
+    for _ in range(2):
+        await stack.host.fire_timers()
+        await stack.host.drain(timeout_s=60)
+    runs = (await stack.call("GET", "/api/runs")).json()["runs"]
+    second = await stack.status(runs[0]["run_id"])
+    tenant = (await stack.call("GET", f"/api/tenants/{tenant_id}")).json()
+
+    assert tenant["health"]["status"] == "needs_consent"
+    assert second["rows"][0]["status"] == "skipped"
+    assert second["rows"][0]["error_class"] == "needs_consent"
+    assert "admin consent" in second["rows"][0]["remediation"]
+    assert len(cloud.requests(service="token", tenant_id=tenant_id)) == 1
+
+
+async def test_a_redelivered_message_is_not_applied_twice(cloud: FakeCloud, stack: Stack) -> None:
+    tenant_id = new_tenant(cloud)
+    await stack.register(tenant_id)
+    run_id = await stack.run("guest-cleanup", [tenant_id], days=90)
+    await stack.host.drain(timeout_s=60)
+    patches = cloud.counters().get("graph.batch_subrequests", 0)
+
+    # the same message again, as the queue does after a lost acknowledgement
+    message = {
+        "v": 1,
+        "run_id": run_id,
+        "tenant_id": tenant_id,
+        "job": "guest-cleanup",
+        "mode": "apply",
+        "params": {"days": 90},
+        "requested_at": "2026-11-28T00:00:00Z",
+        "requested_by": "api",
+    }
+    async with stack.queue("tenant-jobs") as queue:
+        await queue.send_message(json.dumps(message))
+    await stack.host.drain(timeout_s=60)
+    row = (await stack.status(run_id))["rows"][0]
+
+    assert row["status"] == "changed"
+    assert row["attempts"] == 1
+    assert cloud.counters().get("graph.batch_subrequests", 0) == patches
+
+
+async def test_a_message_that_keeps_failing_ends_in_the_poison_queue_and_the_ledger(
+    cloud: FakeCloud, stack: Stack
+) -> None:
+    tenant_id = new_tenant(cloud)
+    await stack.register(tenant_id)
+    cloud.add_fault(
+        Fault(service="graph", kind="status", status=503, retry_after="0", tenant_id=tenant_id)
+    )
+
+    run_id = await stack.run("tenant-baseline", [tenant_id], mode="plan")
+    report = await stack.host.drain(timeout_s=120)
+    row = (await stack.status(run_id))["rows"][0]
+
+    assert report.poisoned == 1
+    assert row["status"] == "failed"
+    assert row["attempts"] == 3  # maxDequeueCount in host.test.json
+    assert row["error_class"] == "transient"
+    assert "gave up after 3 attempts" in row["message"]
+    assert "HTTP 503" in row["message"]
+
+
+async def test_a_malformed_message_is_recorded_and_not_retried(stack: Stack) -> None:
+    before = stack.host.counts()
+    async with stack.queue("tenant-jobs") as queue:
+        await queue.send_message('{"v": 9, "run_id": "x"}')
+    report = await stack.host.drain(timeout_s=60)
+
+    assert report.processed == 1
+    assert report.succeeded == 1
+    assert report.poisoned == 0
+    assert stack.host.counts().processed == before.processed + 1
+
+
+async def test_run_is_running_while_its_rows_are_queued(cloud: FakeCloud, stack: Stack) -> None:
+    tenant_id = new_tenant(cloud)
+    await stack.register(tenant_id)
+    cloud.add_fault(Fault(service="graph", kind="latency", latency_ms=300, tenant_id=tenant_id))
+
+    run_id = await stack.run("tenant-baseline", [tenant_id], mode="plan")
+    early = await stack.status(run_id)
+    await stack.host.drain(timeout_s=60)
+    done = await stack.status(run_id)
+
+    assert early["status"] == "running"
+    assert done["status"] == "succeeded"
+    assert done["rows"][0]["status"] == "planned"
+    assert done["rows"][0]["changes_planned"] > 0
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"not json", "invalid_json"),
+        (b"[]", "invalid_request"),
+        ({"job": "wipe", "mode": "apply", "tenants": "all"}, "unknown job 'wipe'"),
+        ({"job": "guest-cleanup", "mode": "yolo", "tenants": "all"}, "mode must be plan or apply"),
+        ({"job": "guest-cleanup", "mode": "plan", "tenants": ["../x"]}, "is not a GUID"),
+        ({"job": "guest-cleanup", "mode": "plan", "tenants": []}, "non-empty list"),
+        (
+            {"job": "guest-cleanup", "mode": "plan", "tenants": [str(uuid.uuid4())]},
+            "is not registered",
+        ),
+        (
+            {"job": "guest-cleanup", "mode": "plan", "tenants": "all", "params": {"days": "x"}},
+            "days must be an integer",
+        ),
+    ],
+)
+async def test_post_runs_refuses_bad_input_with_a_json_error(
+    stack: Stack, body: Any, problem: str
+) -> None:
+    if isinstance(body, bytes):
+        response = await stack.http.post("/api/runs", content=body)
+    else:
+        response = await stack.call("POST", "/api/runs", body)
+
+    assert response.status_code == 400
+    assert problem in response.text
+    assert "error" in response.json()
+
+
+async def test_post_runs_answers_202_with_a_status_url_that_works(
+    cloud: FakeCloud, stack: Stack
+) -> None:
+    tenant_id = new_tenant(cloud)
+    await stack.register(tenant_id)
+
+    response = await stack.call(
+        "POST", "/api/runs", {"job": "tenant-baseline", "mode": "plan", "tenants": [tenant_id]}
+    )
+    await stack.host.drain(timeout_s=60)
+    status = await stack.http.get(response.json()["status_url"])
+
+    assert response.status_code == 202
+    assert status.status_code == 200
+    assert status.json()["rows"][0]["tenant_id"] == tenant_id
+
+
+async def test_unknown_and_malformed_run_ids(stack: Stack) -> None:
+    assert (await stack.call("GET", "/api/runs/20200101T000000Z-00000000")).status_code == 404
+    assert (await stack.call("GET", "/api/runs/not_valid!")).status_code in (400, 404)
+
+
+async def test_tenant_registry_endpoints(stack: Stack) -> None:
+    tenant_id = str(uuid.uuid4())
+    body = {
+        "name": "Contoso",
+        "enabled": True,
+        "enrolments": {"guest-cleanup": {"mode": "plan", "params": {"days": 30}}},
+    }
+
+    created = await stack.call("PUT", f"/api/tenants/{tenant_id}", body)
+    replaced = await stack.call("PUT", f"/api/tenants/{tenant_id}", body | {"name": "Contoso Ltd"})
+    fetched = await stack.call("GET", f"/api/tenants/{tenant_id}")
+    listed = await stack.call("GET", "/api/tenants")
+    deleted = await stack.call("DELETE", f"/api/tenants/{tenant_id}")
+    gone = await stack.call("GET", f"/api/tenants/{tenant_id}")
+
+    assert created.status_code == 201
+    assert replaced.status_code == 200
+    assert fetched.json()["name"] == "Contoso Ltd"
+    assert fetched.json()["health"]["status"] == "healthy"
+    assert fetched.json()["enrolments"]["guest-cleanup"] == {"mode": "plan", "params": {"days": 30}}
+    assert tenant_id in {t["tenant_id"] for t in listed.json()["tenants"]}
+    assert deleted.status_code == 200
+    assert gone.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("tenant_id", "body", "problem"),
+    [
+        ("not-a-guid", {"name": "x"}, "tenant id must be a GUID"),
+        (None, b"{", "not valid JSON"),
+        (None, {"name": "x", "enrolments": {"guest-cleanup": {"mode": "now"}}}, "mode must be"),
+        (None, {"enrolments": {"ensure-group": {"mode": "plan", "params": {}}}}, "is required"),
+        (None, {"enabled": "yes", "colour": 1}, "unknown field 'colour'"),
+    ],
+)
+async def test_put_tenant_refuses_bad_input(
+    stack: Stack, tenant_id: str | None, body: Any, problem: str
+) -> None:
+    path = f"/api/tenants/{tenant_id or uuid.uuid4()}"
+    if isinstance(body, bytes):
+        response = await stack.http.put(path, content=body)
+    else:
+        response = await stack.call("PUT", path, body)
+
+    assert response.status_code == 400
+    assert problem in response.json()["error"]["message"]
+
+
+async def test_health_answers_ok_and_every_endpoint_needs_the_function_key(stack: Stack) -> None:
+    health = await stack.call("GET", "/api/health")
+    anonymous = await httpx.AsyncClient(base_url=stack.host.http_base_url).get("/api/runs")
+
+    assert health.status_code == 200
+    assert health.json()["status"] == "ok"
+    assert anonymous.status_code == 401

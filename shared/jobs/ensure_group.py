@@ -77,9 +77,16 @@ class EnsureGroup(Job[EnsureGroupParams]):
         for member in wanted.values():
             if member.id not in current:
                 plan.changes.append(_membership("add_member", member))
-        for member in current.values():
-            if member.id not in wanted:
-                plan.changes.append(_membership("remove_member", member))
+        extra = [m for m in current.values() if m.id not in wanted]
+        if extra and params.members and not wanted:
+            # Every requested UPN is unknown here (a wrong domain, say): emptying the group on
+            # that evidence would be a mistake in someone else's tenant. Report, change nothing.
+            plan.notes.append(
+                f"removals held back: none of the {len(params.members)} requested members exist "
+                f"in this tenant, so the {len(extra)} current members stay"
+            )
+            return plan
+        plan.changes.extend(_membership("remove_member", member) for member in extra)
         return plan
 
     async def apply(self, session: GraphSession, plan: Plan) -> list[ChangeOutcome]:

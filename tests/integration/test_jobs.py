@@ -169,6 +169,22 @@ async def test_ensure_group_corrects_a_drifted_group_in_place(
     assert member_upns(cloud, tenant, group) == {upn("adele"), upn("bianca")}
 
 
+async def test_ensure_group_with_only_unknown_members_keeps_the_group_as_it_is(
+    cloud: FakeCloud, graph_pool: GraphPool
+) -> None:
+    existing = {"displayName": "Helpdesk", "mailNickname": NICKNAME, "description": "old"}
+    tenant = add_tenant(cloud, contoso(groups=[{**existing, "members": ["carol", "adele"]}]))
+    params = helpdesk_params() | {"members": ["adele@wrong.example", "bianca@wrong.example"]}
+
+    result = await run(graph_pool, tenant, "ensure-group", "apply", params)
+
+    assert "remove_member" not in {c["action"] for c in result.changes}
+    assert any("removals held back" in note for note in result.notes)
+    assert any("unknown UPNs" in note for note in result.notes)
+    [group] = groups_named(cloud, tenant)
+    assert member_upns(cloud, tenant, group) == {upn("carol"), upn("adele")}
+
+
 async def test_ensure_group_applied_twice_changes_nothing_the_second_time(
     cloud: FakeCloud, graph_pool: GraphPool
 ) -> None:

@@ -23,6 +23,7 @@ import httpx
 
 from devtools.azurite import Azurite, ensure_installed, repo_root
 from devtools.devhost.host import DevHost
+from devtools.devhost.ledger import LedgerCounts
 from devtools.fakecloud import FakeCloud, load_scenario
 from devtools.fakecloud.scenario import Scenario, TenantSpec
 
@@ -79,6 +80,7 @@ async def plan_runs(api: Api, host: DevHost, scenario: Scenario) -> list[str]:
     """One manual plan run per job, with each tenant's enrolled params... for the first
     tenant's shape; params that name tenant users differ per tenant, so plan per tenant."""
     run_ids = []
+    before = host.counts()
     for job in JOBS:
         for tenant in scenario.tenants:
             params = enrolments(tenant)[job]["params"]
@@ -88,23 +90,30 @@ async def plan_runs(api: Api, host: DevHost, scenario: Scenario) -> list[str]:
                 {"job": job, "mode": "plan", "tenants": [tenant.tenant_id], "params": params},
             )
             run_ids.append(started["run_id"])
-    await drain(host, "plan")
+    await drain(host, "plan", before)
     return run_ids
 
 
 async def scheduled_run(api: Api, host: DevHost) -> str:
+    before = host.counts()
     await host.fire_timers()
     runs = (await api.call("GET", "/api/runs"))["runs"]
     run_id = next(r["run_id"] for r in runs if r["requested_by"] == "schedule")
-    await drain(host, "apply")
+    await drain(host, "apply", before)
     return str(run_id)
 
 
-async def drain(host: DevHost, phase: str) -> None:
-    report = await host.drain(timeout_s=300, progress=lambda line: print(f"  [{phase}] {line}"))
+async def drain(host: DevHost, phase: str, before: LedgerCounts) -> None:
+    """Wait until every message of the phase is processed; the count includes those the host
+    took while the phase was still sending (it processes as messages arrive)."""
+    started = time.monotonic()
+    await host.drain(timeout_s=300, progress=lambda line: print(f"  [{phase}] {line}"))
+    after = host.counts()
+    drained = time.monotonic() - started
     print(
-        f"  [{phase}] done: {report.processed} messages processed "
-        f"({report.failed} failed attempts, {report.poisoned} poisoned) in {report.elapsed_s:.1f}s"
+        f"  [{phase}] done: {after.processed - before.processed} function invocations "
+        f"({after.failed - before.failed} failed, {after.poisoned - before.poisoned} poisoned); "
+        f"drained in {drained:.1f}s"
     )
 
 
@@ -186,7 +195,7 @@ async def run_demo(scenario: Scenario, cloud: FakeCloud, storage: str) -> int:
     print_remediations(scenario, plan_rows + run["rows"])
     counters = cloud.counters()
     print(
-        f"\n{len(scenario.tenants)} tenants, {messages.processed} messages, "
+        f"\n{len(scenario.tenants)} tenants, {messages.processed} function invocations, "
         f"{time.monotonic() - started:.1f}s: "
         f"{counters.get('msi.requests', 0)} managed identity request(s), "
         f"{counters.get('token.requests', 0)} token requests, "

@@ -167,13 +167,11 @@ async def _work(services: Services, message: TenantJobMessage) -> Status:
     if not claim.proceed:
         log.info("already %s: skipping redelivered message", claim.status.value)
         return claim.status
-    tenant = await services.registry.get(message.tenant_id)
-    health = tenant.health if tenant is not None else Health()
     now = datetime.now(UTC)
-    if not health.admits(scheduled=message.scheduled, now=now):
-        error = _skip_reason(health)
-        await ledger.skip(message.run_id, message.tenant_id, message.job, error)
-        log.info("skipped: tenant is %s", health.status.value)
+    refused = await services.registry.admit(message.tenant_id, scheduled=message.scheduled, now=now)
+    if refused is not None:
+        await ledger.skip(message.run_id, message.tenant_id, message.job, _skip_reason(refused))
+        log.info("skipped: tenant is %s", refused.status.value)
         return Status.SKIPPED
     result = await run_tenant_job(
         services.pool,

@@ -221,6 +221,37 @@ class TenantRegistry:
         await self.table.delete_entity(_PARTITION, validate_tenant_id(tenant_id))
         return existed
 
+    async def admit(self, tenant_id: str, *, scheduled: bool, now: datetime) -> Health | None:
+        """Whether a job may run now: None if it may, else the health that refuses it.
+
+        A quarantine past its cool-down admits exactly one trial (half-open): the trial pushes
+        `quarantined_until` forward with a conditional write, so concurrent messages for the same
+        tenant lose the race and stay refused until the trial's outcome is recorded.
+        """
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        try:
+            entity = await self.table.get_entity(_PARTITION, validate_tenant_id(tenant_id))
+        except ResourceNotFoundError:
+            return None  # run by id without registration: no breaker to consult
+        tenant = from_entity(dict(entity))
+        health = tenant.health
+        if not health.admits(scheduled=scheduled, now=now):
+            return health
+        if health.status is not HealthStatus.QUARANTINED:
+            return None
+        health.quarantined_until = now + self.breaker.cooldown  # the trial holds the others
+        try:
+            await self.table.update_entity(
+                to_entity(tenant),
+                etag=entity.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except ResourceModifiedError:
+            return health  # another message took the trial
+        return None
+
     async def record(self, tenant_id: str, error: XtenantError | None, *, now: datetime) -> None:
         """Update the tenant's health after a run: success closes the breaker, failures count."""
         from azure.core import MatchConditions

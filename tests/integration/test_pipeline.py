@@ -357,3 +357,55 @@ async def test_health_answers_ok_and_every_endpoint_needs_the_function_key(stack
     assert health.status_code == 200
     assert health.json()["status"] == "ok"
     assert anonymous.status_code == 401
+
+
+async def end_cooldown(stack: Stack, tenant_id: str) -> None:
+    """Move the tenant's quarantine into the past, as if its cool-down had elapsed."""
+    from azure.data.tables.aio import TableClient
+
+    async with TableClient.from_connection_string(
+        stack.azurite.connection_string, "xtenanttenants"
+    ) as table:
+        entity = await table.get_entity("tenant", tenant_id)
+        health = json.loads(entity["health"])
+        health["quarantined_until"] = "2000-01-01T00:00:00+00:00"
+        entity["health"] = json.dumps(health)
+        await table.update_entity(entity)
+
+
+async def test_repeated_transient_failures_quarantine_then_one_trial_heals_the_tenant(
+    cloud: FakeCloud, stack: Stack
+) -> None:
+    # given a tenant enrolled in two jobs whose Graph keeps answering 503 until poisoned
+    await stack.clear_registry()
+    tenant_id = new_tenant(cloud)
+    plan = {"mode": "plan", "params": {}}
+    await stack.register(tenant_id, {"tenant-baseline": plan, "guest-cleanup": plan})
+    cloud.add_fault(
+        Fault(service="graph", kind="status", status=503, retry_after="0", tenant_id=tenant_id)
+    )
+    await stack.run("tenant-baseline", [tenant_id], mode="plan")
+    await stack.host.drain(timeout_s=120)
+    quarantined = (await stack.call("GET", f"/api/tenants/{tenant_id}")).json()["health"]
+
+    # when it recovers, and after the cool-down the schedule sends both jobs at once
+    # (the trial is slowed so the other message arrives while it runs)
+    cloud.clear_faults(tenant_id)
+    refused = await stack.run("tenant-baseline", [tenant_id], mode="plan")
+    await stack.host.drain(timeout_s=60)
+    await end_cooldown(stack, tenant_id)
+    cloud.add_fault(Fault(service="graph", kind="latency", latency_ms=1000, tenant_id=tenant_id))
+    await stack.host.fire_timers()
+    await stack.host.drain(timeout_s=60)
+    scheduled = (await stack.call("GET", "/api/runs")).json()["runs"][0]["run_id"]
+
+    # then it was quarantined, refused during the cool-down, and one trial decided
+    assert quarantined["status"] == "quarantined"
+    assert quarantined["consecutive_failures"] == 3
+    assert (await stack.status(refused))["rows"][0]["error_class"] == "quarantined"
+    rows = (await stack.status(scheduled))["rows"]
+    assert sorted(row["status"] for row in rows) == ["planned", "skipped"]
+    skipped = next(row for row in rows if row["status"] == "skipped")
+    assert skipped["error_class"] == "quarantined"
+    healed = (await stack.call("GET", f"/api/tenants/{tenant_id}")).json()["health"]
+    assert healed["status"] == "healthy"

@@ -4,14 +4,24 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Checkov lives in its own venv: it pins packaging<24 and aiohttp<3.15, which would hold back
+# pytest and a runtime dependency in the app's venv (docs/deploying.md, "Validating offline").
+INFRA_VENV := .xtenant/infra-venv
+INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: demo test lint typecheck unit integration clean
+.PHONY: demo test lint typecheck infra unit integration clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $(STAMP)
+
+$(INFRA_STAMP): requirements-infra.txt
+	@test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(INFRA_VENV)/bin/python -m pip install --quiet -r requirements-infra.txt
+	@touch $(INFRA_STAMP)
 
 demo: $(STAMP)
 	$(PY) -m devtools.demo
@@ -23,7 +33,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy shared devtools function_app.py
 
-test: lint typecheck
+# Bicep offline: every file parses (pycep-parser) and Checkov passes against infra/.checkov.yaml.
+infra: $(STAMP) $(INFRA_STAMP)
+	$(PY) -m devtools.infracheck --checkov $(INFRA_VENV)/bin/checkov
+
+test: lint typecheck infra
 	$(VENV)/bin/pytest
 
 clean:

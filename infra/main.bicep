@@ -1,0 +1,254 @@
+// xtenant on Azure: `azd up` creates everything the app needs, and no secret.
+//
+//   resource group rg-<env>
+//     user-assigned managed identity   the app's identity; the app registration's federated credential
+//     storage account                  host storage, deployment package, queues, tables (no keys)
+//     Log Analytics + App Insights     local auth off; telemetry through the managed identity
+//     Flex Consumption plan + app      Python, runs as the managed identity
+//     role assignments                 data roles on the account, metrics publisher on App Insights
+//   Entra ID (Microsoft Graph extension)
+//     multi-tenant app registration    Graph application permissions of the chosen jobs,
+//                                      redirect URI /api/consent/callback
+//     federated identity credential    issuer = this tenant, subject = the managed identity
+//     service principal                in this (the home) tenant
+//
+// docs/deploying.md explains each part and the roles the deployer needs.
+
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('Name of the azd environment: names the resource group and seeds a unique token for resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Region of every resource. Flex Consumption is offered in a subset of regions.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Built-in jobs (shared/jobs) whose Graph application permissions the app registration requests. A job left out fails in every tenant with permission_missing.')
+@allowed([
+  'guest-cleanup'
+  'ensure-group'
+  'tenant-baseline'
+])
+param jobs array = [
+  'guest-cleanup'
+  'ensure-group'
+  'tenant-baseline'
+]
+
+@description('NCRONTAB (six fields, UTC) of the scheduled run; the default is daily at 02:00.')
+param schedule string = '0 0 2 * * *'
+
+@description('Memory of each Flex Consumption instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Most instances the app scales out to. Each runs up to 24 tenant jobs at once (host.json).')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+@description('Display name of the multi-tenant app registration: customer admins see it when they consent.')
+param appDisplayName string = 'xtenant'
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+var serviceName = 'api'
+var functionAppName = 'func-xtenant-${resourceToken}'
+
+// Names the app uses in code: shared/pipeline.py, shared/tenants.py, shared/ledger.py.
+var queueNames = [
+  'tenant-jobs'
+  'tenant-jobs-poison'
+]
+var tableNames = [
+  'xtenanttenants'
+  'xtenantruns'
+]
+
+// Per cloud: shared/settings.py CLOUDS (Graph endpoint, token-exchange audience).
+var clouds = {
+  AzureCloud: {
+    name: 'public'
+    graph: 'https://graph.microsoft.com'
+    tokenExchangeAudience: 'api://AzureADTokenExchange'
+  }
+  AzureUSGovernment: {
+    name: 'usgov'
+    graph: 'https://graph.microsoft.us'
+    tokenExchangeAudience: 'api://AzureADTokenExchangeUSGov'
+  }
+  AzureChinaCloud: {
+    name: 'china'
+    graph: 'https://microsoftgraph.chinacloudapi.cn'
+    tokenExchangeAudience: 'api://AzureADTokenExchangeChina'
+  }
+}
+var cloud = clouds[environment().name]
+
+// Each job's Graph application permissions: shared/jobs/*.py `permissions` (checked by
+// tests/unit/test_infra.py), and the app role id of each in Microsoft Graph.
+// https://learn.microsoft.com/graph/permissions-reference
+var jobPermissions = {
+  'guest-cleanup': [
+    'User.ReadWrite.All'
+    'AuditLog.Read.All'
+  ]
+  'ensure-group': [
+    'Group.ReadWrite.All'
+    'GroupMember.ReadWrite.All'
+    'User.Read.All'
+  ]
+  'tenant-baseline': [
+    'Policy.ReadWrite.Authorization'
+  ]
+}
+var graphAppRoles = {
+  'User.ReadWrite.All': '741f803b-c850-494e-b5df-cde7c675a1ca'
+  'User.Read.All': 'df021288-bdef-4463-88db-98f22de89214'
+  'AuditLog.Read.All': 'b0afded3-3588-46d8-8b3d-9842eff778da'
+  'Group.ReadWrite.All': '62a82d76-70ea-41e2-9197-370581804d09'
+  'GroupMember.ReadWrite.All': 'dbaae8cf-10b5-4b86-a4a1-f871c94c6695'
+  'Policy.ReadWrite.Authorization': 'fb221be6-99f2-473f-bd32-01c6a0e9ca3b'
+}
+var permissionOrder = [
+  'User.ReadWrite.All'
+  'User.Read.All'
+  'AuditLog.Read.All'
+  'Group.ReadWrite.All'
+  'GroupMember.ReadWrite.All'
+  'Policy.ReadWrite.Authorization'
+]
+var permissionsPerJob = [for job in jobs: jobPermissions[job]]
+var requestedPermissions = flatten(permissionsPerJob)
+// Each permission once, in a stable order, whichever jobs ask for it.
+var graphPermissions = filter(permissionOrder, permission => contains(requestedPermissions, permission))
+var graphAppRoleIds = [for permission in graphPermissions: graphAppRoles[permission]]
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: 'id-xtenant-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: 'stxtenant${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: 'app-package'
+    queueNames: queueNames
+    tableNames: tableNames
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: 'log-xtenant-${resourceToken}'
+    appInsightsName: 'appi-xtenant-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    principalId: identity.outputs.principalId
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    planName: 'plan-xtenant-${resourceToken}'
+    name: functionAppName
+    location: location
+    tags: tags
+    serviceName: serviceName
+    identityId: identity.outputs.id
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    pythonVersion: '3.11'
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+  }
+  dependsOn: [
+    roles
+  ]
+}
+
+var redirectUri = 'https://${functionApp.outputs.defaultHostName}/api/consent/callback'
+
+module appRegistration 'modules/appregistration.bicep' = {
+  name: 'appregistration'
+  scope: rg
+  params: {
+    uniqueName: 'xtenant-${resourceToken}'
+    displayName: appDisplayName
+    managedIdentityPrincipalId: identity.outputs.principalId
+    tokenExchangeAudience: cloud.tokenExchangeAudience
+    redirectUri: redirectUri
+    graphAppRoleIds: graphAppRoleIds
+  }
+}
+
+module appSettings 'modules/appsettings.bicep' = {
+  name: 'appsettings'
+  scope: rg
+  params: {
+    functionAppName: functionApp.outputs.name
+    appClientId: appRegistration.outputs.appId
+    managedIdentityClientId: identity.outputs.clientId
+    cloud: cloud.name
+    schedule: schedule
+    blobEndpoint: storage.outputs.blobEndpoint
+    queueEndpoint: storage.outputs.queueEndpoint
+    tableEndpoint: storage.outputs.tableEndpoint
+    appInsightsConnectionString: monitoring.outputs.connectionString
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+@description('The multi-tenant app registration\'s client id (APP_CLIENT_ID).')
+output APP_CLIENT_ID string = appRegistration.outputs.appId
+@description('The managed identity\'s client id (AZURE_CLIENT_ID).')
+output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output FUNCTION_APP_NAME string = functionApp.outputs.name
+output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
+@description('GET it with the function key for a ready consent link with a single-use state.')
+output ONBOARD_URL string = 'https://${functionApp.outputs.defaultHostName}/api/onboard'
+@description('Admin consent for a customer tenant: replace {tenant} (a tenant id, or organizations) and {state} (from GET /api/onboard; the callback refuses any other).')
+output ADMIN_CONSENT_URL_TEMPLATE string = '${environment().authentication.loginEndpoint}{tenant}/v2.0/adminconsent?client_id=${appRegistration.outputs.appId}&scope=${uriComponent('${cloud.graph}/.default')}&redirect_uri=${uriComponent(redirectUri)}&state={state}'
+output GRAPH_PERMISSIONS array = graphPermissions

@@ -1,0 +1,46 @@
+// Every setting the app reads at start (shared/settings.py Settings.from_env, shared/storage.py
+// storage_config) and the identity-based host storage and telemetry connections. Nothing here is
+// a secret: there is none. IDENTITY_ENDPOINT and IDENTITY_HEADER are set by the platform.
+// tests/unit/test_infra.py checks this list against shared/settings.py.
+
+param functionAppName string
+
+@description('The multi-tenant app registration\'s client id.')
+param appClientId string
+
+@description('The user-assigned managed identity\'s client id.')
+param managedIdentityClientId string
+
+@description('public, usgov or china (shared/settings.py Cloud).')
+param cloud string
+
+@description('NCRONTAB of the scheduled run.')
+param schedule string
+
+param blobEndpoint string
+param queueEndpoint string
+param tableEndpoint string
+param appInsightsConnectionString string
+
+resource site 'Microsoft.Web/sites@2024-04-01' existing = {
+  name: functionAppName
+}
+
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: site
+  name: 'appsettings'
+  properties: {
+    APP_CLIENT_ID: appClientId
+    AZURE_CLIENT_ID: managedIdentityClientId
+    AZURE_CLOUD: cloud
+    XTENANT_AUTH_MODE: 'managed_identity'
+    SCHEDULE: schedule
+    AzureWebJobsStorage__blobServiceUri: blobEndpoint
+    AzureWebJobsStorage__queueServiceUri: queueEndpoint
+    AzureWebJobsStorage__tableServiceUri: tableEndpoint
+    AzureWebJobsStorage__credential: 'managedidentity'
+    AzureWebJobsStorage__clientId: managedIdentityClientId
+    APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${managedIdentityClientId};Authorization=AAD'
+  }
+}

@@ -4,7 +4,9 @@ timer  scheduled_run        %SCHEDULE%          start a run: one message per ten
 queue  tenant_job           tenant-jobs         one tenant, one job, isolated
 queue  tenant_job_poison    tenant-jobs-poison  a message that kept failing -> ledger
 http   POST /api/runs, GET /api/runs/{run_id}, GET /api/tenants,
-       GET|PUT|DELETE /api/tenants/{tenant_id}, GET /api/health
+       GET|PUT|DELETE /api/tenants/{tenant_id}, GET /api/health,
+       GET /api/onboard, GET /api/consent/callback (anonymous: the redirect URI),
+       POST /api/tenants/{tenant_id}/check
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 
 import azure.functions as func
 
-from shared import api, logcontext, pipeline
+from shared import api, logcontext, onboarding, pipeline
 from shared.pipeline import Services
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -109,3 +111,29 @@ async def health(req: func.HttpRequest) -> func.HttpResponse:
     except Exception as exc:  # the health endpoint reports configuration problems, never raises
         return _respond(await api.health(None, exc))
     return _respond(await api.health(ready, None))
+
+
+def _page(page: onboarding.HtmlPage) -> func.HttpResponse:
+    return func.HttpResponse(
+        page.html(), status_code=page.status, headers=page.headers, mimetype="text/html"
+    )
+
+
+@app.route(route="onboard", methods=["GET"])
+async def onboard(req: func.HttpRequest) -> func.HttpResponse:
+    tenant, name = req.params.get("tenant"), req.params.get("name")
+    ready = await services()
+    return _respond(
+        await onboarding.start(ready, base_url=_base_url(req), tenant=tenant, name=name)
+    )
+
+
+@app.route(route=onboarding.CALLBACK_ROUTE, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def consent_callback(req: func.HttpRequest) -> func.HttpResponse:
+    return _page(await onboarding.callback(await services(), dict(req.params)))
+
+
+@app.route(route="tenants/{tenant_id}/check", methods=["POST"])
+async def check_tenant(req: func.HttpRequest) -> func.HttpResponse:
+    tenant_id = req.route_params.get("tenant_id", "")
+    return _respond(await onboarding.check(await services(), tenant_id))

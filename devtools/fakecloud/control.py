@@ -10,7 +10,11 @@ separate fakecloud process see the same behaviour:
     POST   /_fake/faults                        add a fault (JSON like a scenario fault)
     DELETE /_fake/faults[?tenant_id=]           clear faults (all, or one tenant's)
     PATCH  /_fake/tenants/{tenant_id}           change or create a tenant: state, roles, name, graph
-    PATCH  /_fake/app                           {"federated_credentials": [...]}
+    PATCH  /_fake/app                           {"federated_credentials", "redirect_uris",
+                                                 "required_roles"}: any of them
+    POST   /_fake/consent                       the admin's answer to the next admin consent:
+                                                 {"grant": true, "tenant_id"?, "roles"?} or
+                                                 {"grant": false, "description"?}
     POST   /_fake/app/secrets                   {"value": "..."}   (only its hash is kept)
     POST   /_fake/app/certificates              {"pem": "-----BEGIN CERTIFICATE-----..."}
 """
@@ -34,7 +38,7 @@ from devtools.fakecloud.scenario import (
     read_fault,
     read_federated_credentials,
 )
-from devtools.fakecloud.state import CloudState, TenantRecord
+from devtools.fakecloud.state import CloudState, ConsentAnswer, TenantRecord
 
 CONTROL_PREFIX = "/_fake"
 
@@ -97,6 +101,21 @@ class Controller:
             audiences=tuple(fill(a) for a in credential.audiences),
         )
 
+    def set_app(
+        self,
+        *,
+        redirect_uris: Iterable[str] | None = None,
+        required_roles: Iterable[str] | None = None,
+    ) -> None:
+        """The app registration's redirect URIs and required Graph application permissions."""
+        self._state.set_app(redirect_uris=redirect_uris, required_roles=required_roles)
+
+    def script_consent(self, answer: ConsentAnswer | Mapping[str, Any]) -> ConsentAnswer:
+        """Queue the administrator's answer to the next admin-consent request."""
+        parsed = answer if isinstance(answer, ConsentAnswer) else _consent_answer(answer)
+        self._state.script_consent(parsed)
+        return parsed
+
     def add_fault(self, fault: Fault | Mapping[str, Any]) -> Fault:
         parsed = fault if isinstance(fault, Fault) else read_fault(fault)
         self._faults.add(parsed)
@@ -124,6 +143,19 @@ class Controller:
 
     def reset_log(self) -> None:
         self._log.reset()
+
+
+def _consent_answer(data: Mapping[str, Any]) -> ConsentAnswer:
+    unknown = set(data) - {"grant", "tenant_id", "roles", "description"}
+    if unknown or not isinstance(data.get("grant"), bool):
+        raise ValueError('a consent answer is {"grant": true|false, "tenant_id"?, "roles"?, ...}')
+    roles = data.get("roles")
+    answer = ConsentAnswer(
+        data["grant"], data.get("tenant_id"), tuple(roles) if roles is not None else None
+    )
+    if "description" in data:
+        answer = dataclasses.replace(answer, description=str(data["description"]))
+    return answer
 
 
 JsonHandler = Callable[[web.Request], Awaitable[object]]
@@ -184,8 +216,19 @@ def add_control_routes(app: web.Application, controller: Controller) -> None:
         return dataclasses.asdict(record)
 
     async def app_settings(request: web.Request) -> object:
-        controller.set_federated_credentials((await _body(request))["federated_credentials"])
+        body = await _body(request)
+        unknown = set(body) - {"federated_credentials", "redirect_uris", "required_roles"}
+        if unknown:
+            raise ValueError(f"unknown app fields: {', '.join(sorted(unknown))}")
+        if "federated_credentials" in body:
+            controller.set_federated_credentials(body["federated_credentials"])
+        controller.set_app(
+            redirect_uris=body.get("redirect_uris"), required_roles=body.get("required_roles")
+        )
         return {"ok": True}
+
+    async def consent(request: web.Request) -> object:
+        return dataclasses.asdict(controller.script_consent(await _body(request)))
 
     async def secret(request: web.Request) -> object:
         controller.add_app_secret(str((await _body(request))["value"]))
@@ -203,5 +246,6 @@ def add_control_routes(app: web.Application, controller: Controller) -> None:
     r.add_delete(f"{p}/faults", _json_endpoint(clear_faults))
     r.add_patch(f"{p}/tenants/{{tenant_id}}", _json_endpoint(tenant))
     r.add_patch(f"{p}/app", _json_endpoint(app_settings))
+    r.add_post(f"{p}/consent", _json_endpoint(consent))
     r.add_post(f"{p}/app/secrets", _json_endpoint(secret))
     r.add_post(f"{p}/app/certificates", _json_endpoint(certificate))

@@ -278,6 +278,8 @@ def _route(request: web.Request) -> tuple[str, str | None] | None:
     tenant = request.match_info.get("tenant")
     if request.path.endswith("/oauth2/v2.0/token"):
         return "token", (tenant or "").lower()
+    if request.path.endswith("/v2.0/adminconsent"):
+        return "consent", (tenant or "").lower()
     if request.path.startswith("/_fake/"):
         return None
     return "discovery", tenant.lower() if tenant else None

@@ -32,6 +32,16 @@ DEMO_ROLES: tuple[str, ...] = (
     "Policy.Read.All",
     "Policy.ReadWrite.Authorization",
 )
+#: The Graph application permissions the app registration requests: every built-in job's
+#: (infra/main.bicep jobPermissions). Admin consent grants these unless a test says otherwise.
+APP_REQUIRED_ROLES: tuple[str, ...] = (
+    "User.ReadWrite.All",
+    "User.Read.All",
+    "AuditLog.Read.All",
+    "Group.ReadWrite.All",
+    "GroupMember.ReadWrite.All",
+    "Policy.ReadWrite.Authorization",
+)
 _FAULT_FIELDS = (
     "service",
     "kind",

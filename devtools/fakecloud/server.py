@@ -27,6 +27,7 @@ from typing import Any
 from aiohttp import web
 
 from devtools.fakecloud.ca import TlsFiles, create_tls_files, trust_in_this_process
+from devtools.fakecloud.consent import ConsentContext, add_consent_routes
 from devtools.fakecloud.control import Controller, add_control_routes
 from devtools.fakecloud.entra import EntraContext, create_entra_app
 from devtools.fakecloud.faults import Fault, FaultBook
@@ -43,7 +44,7 @@ from devtools.fakecloud.scenario import (
     FederatedCredentialSpec,
     Scenario,
 )
-from devtools.fakecloud.state import CloudState, TenantRecord
+from devtools.fakecloud.state import CloudState, ConsentAnswer, TenantRecord
 from devtools.fakecloud.tokens import SigningKey
 
 _HOST = "127.0.0.1"
@@ -134,6 +135,16 @@ class FakeCloud:
                 authority_url=running.authority_url,
                 graph_url=running.graph_url,
             )
+        )
+        add_consent_routes(
+            login,
+            ConsentContext(
+                state=running.state,
+                graph_url=running.graph_url,
+                grant=lambda tenant_id, state, roles: self.controller.set_tenant(
+                    tenant_id, state=state, roles=roles
+                ),
+            ),
         )
         add_control_routes(login, self.controller)
         graph = create_graph_app(
@@ -337,6 +348,30 @@ class FakeCloud:
 
     def add_fault(self, fault: Fault | Mapping[str, Any]) -> Fault:
         return self.controller.add_fault(fault)
+
+    def set_app(
+        self,
+        *,
+        redirect_uris: Iterable[str] | None = None,
+        required_roles: Iterable[str] | None = None,
+    ) -> None:
+        """The app registration's redirect URIs and required Graph application permissions."""
+        self.controller.set_app(redirect_uris=redirect_uris, required_roles=required_roles)
+
+    def answer_admin_consent(
+        self, tenant_id: str | None = None, roles: Iterable[str] | None = None
+    ) -> None:
+        """The next admin-consent request is granted (for `tenant_id`, with `roles`)."""
+        self.controller.script_consent(
+            ConsentAnswer(True, tenant_id, tuple(roles) if roles is not None else None)
+        )
+
+    def decline_admin_consent(self, description: str | None = None) -> None:
+        """The next admin-consent request is declined by the administrator."""
+        answer = ConsentAnswer(False)
+        if description is not None:
+            answer = ConsentAnswer(False, description=description)
+        self.controller.script_consent(answer)
 
     def clear_faults(self, tenant_id: str | None = None) -> None:
         self.controller.clear_faults(tenant_id)

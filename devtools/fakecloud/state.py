@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from devtools.fakecloud.scenario import (
+    APP_REQUIRED_ROLES,
     TENANT_STATES,
     FederatedCredentialSpec,
     Scenario,
@@ -38,6 +39,20 @@ class TenantRecord:
     name: str
     state: TenantStateName
     roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ConsentAnswer:
+    """What the (scripted) administrator answers on the admin-consent page.
+
+    `grant=True`: consent for `tenant_id` (None: the tenant in the request's path) with `roles`
+    (None: the app's required roles). `grant=False`: the admin declines, with `description`.
+    """
+
+    grant: bool
+    tenant_id: str | None = None
+    roles: tuple[str, ...] | None = None
+    description: str = "AADSTS65004: User declined to consent to access the app."
 
 
 @dataclass(frozen=True)
@@ -79,6 +94,9 @@ class StateSnapshot:
     certificates: list[AppCertificate]
     mi_token_lifetime_s: int
     access_token_lifetime_s: int
+    redirect_uris: tuple[str, ...]
+    required_roles: tuple[str, ...]
+    consent_answers: tuple[ConsentAnswer, ...]
 
 
 @dataclass
@@ -99,6 +117,9 @@ class CloudState:
     _credentials: tuple[FederatedCredentialSpec, ...] = ()
     _secret_hashes: list[bytes] = field(default_factory=list)
     _certificates: list[AppCertificate] = field(default_factory=list)
+    _redirect_uris: tuple[str, ...] = ()
+    _required_roles: tuple[str, ...] = APP_REQUIRED_ROLES
+    _consent_answers: list[ConsentAnswer] = field(default_factory=list)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @classmethod
@@ -173,6 +194,37 @@ class CloudState:
                     return cert
         return None
 
+    def set_app(
+        self,
+        *,
+        redirect_uris: Iterable[str] | None = None,
+        required_roles: Iterable[str] | None = None,
+    ) -> None:
+        """The app registration's redirect URIs (web.redirectUris) and the Graph application
+        permissions it requests (requiredResourceAccess)."""
+        with self._lock:
+            if redirect_uris is not None:
+                self._redirect_uris = tuple(redirect_uris)
+            if required_roles is not None:
+                self._required_roles = tuple(required_roles)
+
+    def redirect_uris(self) -> tuple[str, ...]:
+        with self._lock:
+            return self._redirect_uris
+
+    def required_roles(self) -> tuple[str, ...]:
+        with self._lock:
+            return self._required_roles
+
+    def script_consent(self, answer: ConsentAnswer) -> None:
+        """Queue the administrator's answer to the next admin-consent request."""
+        with self._lock:
+            self._consent_answers.append(answer)
+
+    def next_consent_answer(self) -> ConsentAnswer | None:
+        with self._lock:
+            return self._consent_answers.pop(0) if self._consent_answers else None
+
     def snapshot(self) -> StateSnapshot:
         """A copy of everything tests may change, for `restore` afterwards."""
         with self._lock:
@@ -183,6 +235,9 @@ class CloudState:
                 certificates=list(self._certificates),
                 mi_token_lifetime_s=self.mi_token_lifetime_s,
                 access_token_lifetime_s=self.access_token_lifetime_s,
+                redirect_uris=self._redirect_uris,
+                required_roles=self._required_roles,
+                consent_answers=tuple(self._consent_answers),
             )
 
     def restore(self, snapshot: StateSnapshot) -> None:
@@ -193,6 +248,9 @@ class CloudState:
             self._certificates = list(snapshot.certificates)
             self.mi_token_lifetime_s = snapshot.mi_token_lifetime_s
             self.access_token_lifetime_s = snapshot.access_token_lifetime_s
+            self._redirect_uris = snapshot.redirect_uris
+            self._required_roles = snapshot.required_roles
+            self._consent_answers = list(snapshot.consent_answers)
 
 
 def service_principal_id(app_client_id: str, tenant_id: str) -> str:

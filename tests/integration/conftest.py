@@ -6,6 +6,7 @@ afterwards. `cloud` (per test): the same object, with faults cleared, the reques
 the directory state (tenants, federated credentials, app secrets and certificates, token
 lifetimes) put back as it was after the test, so tests can change anything without leaking.
 `graph_pool` (per test): the app's GraphPool on a fresh token chain, closed afterwards.
+`stack` (session, stack_fixture.py): function_app in the local host on Azurite and the fake cloud.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from shared.identity import TenantCredentials
 from shared.retry import RetryPolicy
 from shared.settings import Settings
 from tests.integration.azurite_fixture import azurite  # noqa: F401
+from tests.integration.stack_fixture import stack  # noqa: F401
 
 #: The production rules (attempts, exact Retry-After, no blind re-create) with the backoff used
 #: when Graph sends no Retry-After shortened, so a test that exhausts retries takes ~1 s.

@@ -8,96 +8,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from devtools.azurite import Azurite
-from devtools.devhost.host import DevHost
 from devtools.fakecloud import FakeCloud, Fault
+from tests.integration.stack_fixture import Stack, new_tenant
 
 pytestmark = pytest.mark.integration
-
-HOST_JSON = Path(__file__).with_name("host.test.json")
-ROLES = [
-    "User.ReadWrite.All",
-    "AuditLog.Read.All",
-    "Group.ReadWrite.All",
-    "GroupMember.ReadWrite.All",
-    "Policy.ReadWrite.Authorization",
-]
-GUESTS = {"generate": {"members": 2, "guests": 6, "stale_guests": 2, "seed": 7}}
-
-
-class Stack:
-    """The running app as an operator sees it: its HTTP API, its queue, the host's counters."""
-
-    def __init__(self, host: DevHost, azurite: Azurite) -> None:
-        self.host = host
-        self.azurite = azurite
-        self.http = httpx.AsyncClient(
-            base_url=host.http_base_url, headers={"x-functions-key": host.function_key}
-        )
-
-    async def call(self, method: str, path: str, body: Any = None, **kw: Any) -> httpx.Response:
-        return await self.http.request(method, path, json=body, **kw)
-
-    async def register(self, tenant_id: str, enrolments: dict[str, Any] | None = None) -> None:
-        body = {"name": f"t-{tenant_id[:8]}", "enabled": True, "enrolments": enrolments or {}}
-        response = await self.call("PUT", f"/api/tenants/{tenant_id}", body)
-        assert response.status_code in (200, 201), response.text
-
-    async def clear_registry(self) -> None:
-        for tenant in (await self.call("GET", "/api/tenants")).json()["tenants"]:
-            await self.call("DELETE", f"/api/tenants/{tenant['tenant_id']}")
-
-    async def run(self, job: str, tenants: list[str], mode: str = "apply", **params: Any) -> str:
-        body = {"job": job, "mode": mode, "tenants": tenants, "params": params}
-        response = await self.call("POST", "/api/runs", body)
-        assert response.status_code == 202, response.text
-        return str(response.json()["run_id"])
-
-    async def status(self, run_id: str) -> dict[str, Any]:
-        response = await self.call("GET", f"/api/runs/{run_id}")
-        assert response.status_code == 200, response.text
-        return dict(response.json())
-
-    def queue(self, name: str) -> Any:
-        from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
-        from azure.storage.queue.aio import QueueClient
-
-        return QueueClient.from_connection_string(
-            self.azurite.connection_string,
-            name,
-            message_encode_policy=TextBase64EncodePolicy(),
-            message_decode_policy=TextBase64DecodePolicy(),
-        )
-
-
-@pytest.fixture(scope="session")
-async def stack(fakecloud: FakeCloud, azurite: Azurite) -> AsyncIterator[Stack]:
-    settings = fakecloud.app_env() | {
-        "AzureWebJobsStorage": azurite.connection_string,
-        "SCHEDULE": "0 0 2 * * *",
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-    }
-    host = DevHost("function_app", settings=settings, host_json=HOST_JSON, http_port=0)
-    async with host:
-        running = Stack(host, azurite)
-        yield running
-        await running.http.aclose()
-        import function_app
-
-        await function_app.shutdown()
-
-
-def new_tenant(cloud: FakeCloud, state: str = "consented", **graph: Any) -> str:
-    tenant_id = str(uuid.uuid4())
-    cloud.set_tenant(tenant_id, state=state, roles=ROLES, graph=graph or dict(GUESTS))
-    return tenant_id
 
 
 async def test_scheduled_run_isolates_each_failing_tenant_and_changes_the_healthy_ones(

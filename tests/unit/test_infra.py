@@ -203,9 +203,22 @@ def test_the_app_registration_is_multi_tenant_with_the_managed_identity_as_its_c
     assert resources["servicePrincipal"]["type"] == "Microsoft.Graph/servicePrincipals"
 
 
+def test_the_redirect_uri_is_the_apps_consent_callback_route() -> None:
+    routes = {m.group(1) for b in function_json() if (m := re.search(r'"route": "([^"]+)"', b))}
+
+    assert main_variable("redirectUri").endswith("/api/consent/callback")
+    assert "consent/callback" in routes
+
+
 def test_the_checkov_baseline_gives_a_reason_for_every_skipped_check() -> None:
     skips, problems = infracheck.baseline_skips(INFRA / infracheck.BASELINE)
 
     assert problems == []
     assert skips
     assert all(len(reason) >= 20 for reason in skips.values())
+
+
+def test_the_fake_cloud_grants_what_the_app_registration_requests() -> None:
+    from devtools.fakecloud.scenario import APP_REQUIRED_ROLES
+
+    assert list(APP_REQUIRED_ROLES) == main_variable("permissionOrder")

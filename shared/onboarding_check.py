@@ -1,0 +1,166 @@
+"""The connection check: can the app get a token for a tenant, and read Microsoft Graph there?
+
+One token request (through the credential the jobs use) and one cheap Graph read, chosen from
+the application permissions the token carries so that the check works whichever jobs the app
+registration was deployed for (infra/main.bicep `jobs`):
+
+    User.Read.All, User.ReadWrite.All, Directory.*  ->  GET /users?$top=1&$select=id
+    Policy.Read.All, Policy.ReadWrite.Authorization ->  GET /policies/authorizationPolicy
+    Group.*, GroupMember.*, Directory.*             ->  GET /groups?$top=1&$select=id
+
+The token's `roles` claim is read without verification (Entra signed the token for Graph, not
+for this app) and only to choose the read and to report, per job, permissions the tenant has
+not granted. The token itself is never logged or shown. If the claim cannot be read, the check
+tries the users read.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.errors import PermissionMissing, XtenantError, classify
+from shared.graph import GraphSession
+from shared.jobs import JOBS
+from shared.pipeline import Services
+from shared.retry import RetryBudget
+
+#: Seconds the check may spend on retries: it answers an HTTP request a person waits for.
+CHECK_BUDGET_S = 20.0
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One cheap Graph read and the permissions any one of which allows it."""
+
+    describe: str
+    permissions: frozenset[str]
+    build: Callable[[GraphSession], Any]
+
+
+PROBES = (
+    Probe(
+        "GET /users?$top=1&$select=id",
+        frozenset(
+            {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
+        ),
+        lambda s: s.list_request(s.client.users, select=["id"], top=1),
+    ),
+    Probe(
+        "GET /policies/authorizationPolicy",
+        frozenset({"Policy.Read.All", "Policy.ReadWrite.Authorization"}),
+        lambda s: s.request("GET", "/policies/authorizationPolicy"),
+    ),
+    Probe(
+        "GET /groups?$top=1&$select=id",
+        frozenset(
+            {
+                "Group.Read.All",
+                "Group.ReadWrite.All",
+                "GroupMember.Read.All",
+                "GroupMember.ReadWrite.All",
+                "Directory.Read.All",
+                "Directory.ReadWrite.All",
+            }
+        ),
+        lambda s: s.list_request(s.client.groups, select=["id"], top=1),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What the check found; `ok` when a token was issued and Graph answered the read."""
+
+    tenant_id: str
+    ok: bool
+    token_obtained: bool = False
+    graph_read: str | None = None
+    granted: tuple[str, ...] | None = None
+    missing: dict[str, list[str]] = field(default_factory=dict)
+    error: XtenantError | None = None
+    duration_s: float = 0.0
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "tenant_id": self.tenant_id,
+            "ok": self.ok,
+            "token_obtained": self.token_obtained,
+            "graph_read": self.graph_read,
+            "granted_permissions": list(self.granted) if self.granted is not None else None,
+            "missing_permissions": self.missing,
+            "error": self.error.as_record() if self.error else None,
+            "duration_ms": round(self.duration_s * 1000),
+        }
+
+
+def token_roles(token: str) -> tuple[str, ...] | None:
+    """The `roles` claim of a JWT access token, unverified; None if it cannot be read."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    roles = claims.get("roles", []) if isinstance(claims, dict) else None
+    return tuple(str(r) for r in roles) if isinstance(roles, list) else None
+
+
+def choose_probe(roles: tuple[str, ...] | None) -> Probe | None:
+    """The first read the roles allow (the users read when they are unknown), else None."""
+    if roles is None:
+        return PROBES[0]
+    return next((p for p in PROBES if not p.permissions.isdisjoint(roles)), None)
+
+
+def missing_per_job(roles: tuple[str, ...] | None) -> dict[str, list[str]]:
+    """Each built-in job's permissions the tenant has not granted (empty when unknown)."""
+    if roles is None:
+        return {}
+    gaps = {name: [p for p in job.permissions if p not in roles] for name, job in JOBS.items()}
+    return {name: missing for name, missing in sorted(gaps.items()) if missing}
+
+
+async def check_connection(services: Services, tenant_id: str) -> CheckResult:
+    """Token exchange, then one Graph read; never raises for a tenant's failure."""
+    started = time.monotonic()
+    consent_url = services.settings.admin_consent_url(tenant_id)
+    try:
+        access = await services.credentials.token(tenant_id)
+    except Exception as exc:  # typed by identity.py; anything else is classified here
+        failure = classify(exc, tenant_id=tenant_id, consent_url=consent_url)
+        return CheckResult(tenant_id, False, error=failure, duration_s=time.monotonic() - started)
+    roles = token_roles(access.token)
+    probe = choose_probe(roles)
+    common: dict[str, Any] = {"token_obtained": True, "granted": roles}
+    common["missing"] = missing_per_job(roles)
+    if probe is None:
+        failure = PermissionMissing(
+            "the tenant has granted the app no Microsoft Graph application permission",
+            tenant_id=tenant_id,
+            remediation=f"A Global Administrator of the tenant must grant admin consent: "
+            f"{consent_url}",
+        )
+        return CheckResult(
+            tenant_id, False, **common, error=failure, duration_s=time.monotonic() - started
+        )
+    session = services.pool.session(
+        tenant_id, permissions=sorted(probe.permissions), budget=RetryBudget(CHECK_BUDGET_S)
+    )
+    try:
+        await session.get(probe.build(session))
+    except XtenantError as exc:
+        return CheckResult(
+            tenant_id,
+            False,
+            **common,
+            graph_read=probe.describe,
+            error=exc,
+            duration_s=time.monotonic() - started,
+        )
+    return CheckResult(
+        tenant_id, True, **common, graph_read=probe.describe, duration_s=time.monotonic() - started
+    )

@@ -1,0 +1,135 @@
+"""Onboarding's pure parts: the consent URL, the public base URL, the token's roles, the choice
+of the check's Graph read, and the escaped pages."""
+
+from __future__ import annotations
+
+import base64
+import json
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from shared.errors import ConsentMissing
+from shared.jobs import JOBS
+from shared.onboarding import consent_url, public_base_url
+from shared.onboarding_check import CheckResult, choose_probe, missing_per_job, token_roles
+from shared.onboarding_pages import callback_page, invalid_state_page
+from shared.settings import Settings
+
+APP = "11111111-1111-1111-1111-111111111111"
+ALL = tuple(sorted({p for job in JOBS.values() for p in job.permissions}))
+
+
+def jwt_with(claims: dict[str, object]) -> str:
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'RS256'})}.{part(claims)}.signature"
+
+
+def settings(cloud: str = "public") -> Settings:
+    env = {
+        "APP_CLIENT_ID": APP,
+        "AZURE_CLIENT_ID": "22222222-2222-2222-2222-222222222222",
+        "IDENTITY_ENDPOINT": "http://127.0.0.1:1/msi/token",
+        "IDENTITY_HEADER": "x",
+        "AZURE_CLOUD": cloud,
+    }
+    return Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("cloud", "authority", "scope"),
+    [
+        ("public", "https://login.microsoftonline.com", "https://graph.microsoft.com/.default"),
+        ("usgov", "https://login.microsoftonline.us", "https://graph.microsoft.us/.default"),
+    ],
+)
+def test_the_consent_url_is_the_v2_admin_consent_endpoint_of_the_cloud(
+    cloud: str, authority: str, scope: str
+) -> None:
+    url = urlsplit(
+        consent_url(settings(cloud), tenant="organizations", redirect_uri="https://h/cb", state="s")
+    )
+
+    assert (
+        f"{url.scheme}://{url.netloc}{url.path}" == f"{authority}/organizations/v2.0/adminconsent"
+    )
+    assert parse_qs(url.query) == {
+        "client_id": [APP],
+        "scope": [scope],
+        "redirect_uri": ["https://h/cb"],
+        "state": ["s"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("seen", "public"),
+    [
+        ("http://func-x.azurewebsites.net", "https://func-x.azurewebsites.net"),
+        ("https://func-x.azurewebsites.net/", "https://func-x.azurewebsites.net"),
+        ("http://127.0.0.1:7071", "http://127.0.0.1:7071"),
+        ("http://localhost:7071", "http://localhost:7071"),
+    ],
+)
+def test_the_redirect_uri_is_https_except_on_loopback(seen: str, public: str) -> None:
+    assert public_base_url(seen) == public
+
+
+def test_token_roles_are_read_from_the_payload_and_unreadable_tokens_give_none() -> None:
+    assert token_roles(jwt_with({"roles": ["User.Read.All"]})) == ("User.Read.All",)
+    assert token_roles(jwt_with({"tid": "x"})) == ()
+    assert token_roles("opaque-token") is None
+    assert token_roles("a.!!!.c") is None
+
+
+@pytest.mark.parametrize(
+    ("roles", "read"),
+    [
+        (ALL, "GET /users?$top=1&$select=id"),
+        (None, "GET /users?$top=1&$select=id"),
+        (("Policy.ReadWrite.Authorization",), "GET /policies/authorizationPolicy"),
+        (("GroupMember.ReadWrite.All",), "GET /groups?$top=1&$select=id"),
+    ],
+)
+def test_the_check_reads_what_the_granted_permissions_allow(
+    roles: tuple[str, ...] | None, read: str
+) -> None:
+    probe = choose_probe(roles)
+
+    assert probe is not None
+    assert probe.describe == read
+
+
+def test_a_token_with_no_graph_permission_gets_no_read() -> None:
+    assert choose_probe(()) is None
+    assert choose_probe(("Mail.Send",)) is None
+
+
+def test_missing_permissions_are_listed_per_job() -> None:
+    assert missing_per_job(ALL) == {}
+    assert missing_per_job(None) == {}
+    assert missing_per_job(("User.ReadWrite.All", "AuditLog.Read.All")) == {
+        "ensure-group": ["Group.ReadWrite.All", "GroupMember.ReadWrite.All", "User.Read.All"],
+        "tenant-baseline": ["Policy.ReadWrite.Authorization"],
+    }
+
+
+def test_pages_escape_everything_they_show() -> None:
+    declined = callback_page(declined=("<i>x</i>", "AADSTS65004: <script>alert(1)</script>"))
+    failed = callback_page(
+        result=CheckResult(
+            "t<1>",
+            False,
+            error=ConsentMissing("<b>no</b>", remediation="go to <a href=x>here</a>"),
+        )
+    )
+    invalid = invalid_state_page(ConsentMissing("bad & <state>"))
+
+    for page in (declined, failed, invalid):
+        assert "<script>" not in page.html()
+        assert "<b>" not in page.html()
+        assert "<a href" not in page.html()
+    assert "&lt;script&gt;" in declined.html()
+    assert invalid.status == 400
+    assert declined.headers["Referrer-Policy"] == "no-referrer"

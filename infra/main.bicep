@@ -58,6 +58,17 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 100
 
+@description('Replication of the storage account (registry, ledger, queues). Geo-redundant by default.')
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_RAGRS'
+  'Standard_GZRS'
+  'Standard_RAGZRS'
+])
+param storageSku string = 'Standard_GRS'
+
 @description('Display name of the multi-tenant app registration: customer admins see it when they consent.')
 param appDisplayName string = 'xtenant'
 
@@ -158,6 +169,7 @@ module storage 'modules/storage.bicep' = {
   scope: rg
   params: {
     name: 'stxtenant${resourceToken}'
+    sku: storageSku
     location: location
     tags: tags
     deploymentContainerName: 'app-package'

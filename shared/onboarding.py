@@ -143,7 +143,7 @@ def _restart(why: str) -> InvalidState:
 
 
 def _unknown() -> InvalidState:
-    return _restart("This consent link is not one this app issued.")
+    return _restart("This consent link is not one this app issued, or it expired long ago.")
 
 
 def _used() -> InvalidState:

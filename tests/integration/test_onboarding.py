@@ -166,6 +166,24 @@ async def expire(stack: Stack, state: str) -> None:
         await table.update_entity(entity)
 
 
+async def test_states_expired_for_over_a_day_are_deleted_when_a_link_is_issued(
+    stack: Stack,
+) -> None:
+    from azure.core.exceptions import ResourceNotFoundError
+    from azure.data.tables.aio import TableClient
+
+    expired = "2000-01-01T00:00:00+00:00"
+    old = {"PartitionKey": "onboarding", "RowKey": "o" * 43, "expires_at": expired}
+    await onboard(stack)  # the app creates its tables on first use
+    async with TableClient.from_connection_string(
+        stack.azurite.connection_string, "xtenanttenants"
+    ) as table:
+        await table.upsert_entity(old)
+        await onboard(stack)
+        with pytest.raises(ResourceNotFoundError):
+            await table.get_entity("onboarding", old["RowKey"])
+
+
 async def test_an_unknown_state_is_refused_without_the_function_key(stack: Stack) -> None:
     anonymous = httpx.AsyncClient(base_url=stack.host.http_base_url)
     tenant_id = str(uuid.uuid4())

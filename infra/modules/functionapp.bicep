@@ -61,7 +61,6 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
-    clientCertMode: 'Optional'
     publicNetworkAccess: 'Enabled'
     siteConfig: {
       minTlsVersion: '1.2'

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 INFRA_VENV := .xtenant/infra-venv
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: demo test lint typecheck infra unit integration clean
+.PHONY: demo test lint typecheck infra unit integration clean bench bench-scaling
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,18 @@ $(INFRA_STAMP): requirements-infra.txt
 
 demo: $(STAMP)
 	$(PY) -m devtools.demo
+
+# `make bench` (N=200) or `make bench N=1000`: the fake cloud with 25 ms per request, guest-cleanup
+# through the worker path, against the bare-httpx limit and the naive SDK way (docs/benchmarks.md).
+N ?= 200
+C ?= 32
+LATENCY_MS ?= 25
+bench: $(STAMP)
+	$(PY) -m devtools.bench --n $(N) --c $(C) --latency-ms $(LATENCY_MS)
+
+# C in {1, 8, 32, 64} x N in {100, 1000}; writes docs/benchmarks.md and docs/benchmarks.png.
+bench-scaling: $(STAMP)
+	$(PY) -m devtools.bench --scaling --latency-ms $(LATENCY_MS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

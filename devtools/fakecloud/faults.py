@@ -32,6 +32,8 @@ class Fault:
       aadsts   - token endpoint answers the Entra error for AADSTS `code`
       graph_error - Graph answers `status` with ODataError code `code`
     path_contains narrows a Graph fault to requests whose path contains it (e.g. "/$batch").
+    batch_items=False keeps a Graph fault off `$batch` sub-requests: it hits HTTP requests only
+    (a latency "per request" then delays a `$batch` once, not once per item).
     """
 
     service: Service
@@ -44,10 +46,13 @@ class Fault:
     count: int | None = None
     path_contains: str | None = None
     method: str | None = None
+    batch_items: bool = True
     hits: int = 0
 
-    def matches(self, service: str, tenant_id: str | None, path: str, method: str) -> bool:
-        if self.service != service:
+    def matches(
+        self, service: str, tenant_id: str | None, path: str, method: str, *, in_batch: bool = False
+    ) -> bool:
+        if self.service != service or (in_batch and not self.batch_items):
             return False
         if self.tenant_id is not None and self.tenant_id != tenant_id:
             return False
@@ -74,15 +79,17 @@ class FaultBook:
             keep = [f for f in self.faults if tenant_id is not None and f.tenant_id != tenant_id]
             self.faults = keep
 
-    def take(self, service: str, tenant_id: str | None, path: str, method: str) -> list[Fault]:
+    def take(
+        self, service: str, tenant_id: str | None, path: str, method: str, *, in_batch: bool = False
+    ) -> list[Fault]:
         """The faults this request suffers: every matching latency fault plus the first other one.
 
-        Taking a fault counts a hit against its `count`.
+        Taking a fault counts a hit against its `count`. `in_batch`: a `$batch` sub-request.
         """
         taken: list[Fault] = []
         with self._lock:
             for fault in self.faults:
-                if not fault.matches(service, tenant_id, path, method):
+                if not fault.matches(service, tenant_id, path, method, in_batch=in_batch):
                     continue
                 first_other = not any(f.kind != "latency" for f in taken)
                 if fault.kind == "latency" or first_other:

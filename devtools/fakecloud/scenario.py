@@ -52,6 +52,7 @@ _FAULT_FIELDS = (
     "count",
     "path_contains",
     "method",
+    "batch_items",
 )
 
 
@@ -258,10 +259,12 @@ def _check_types(r: _Reader, data: Mapping[str, Any], where: str) -> None:
         "method": str,
         "tenant_id": str,
         "code": (int, str),
+        "batch_items": bool,
     }
     for key, kind in expected.items():
         value = data.get(key)
-        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        wrong_bool = isinstance(value, bool) and kind is not bool
+        if value is not None and (not isinstance(value, kind) or wrong_bool):
             r.fail(f"{where}.{key}", f"has the wrong type ({type(value).__name__})")
 
 

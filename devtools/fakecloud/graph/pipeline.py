@@ -72,11 +72,18 @@ def authenticate(ctx: GraphContext, headers: Mapping[str, str]) -> tuple[Caller,
 
 
 async def run_call(
-    ctx: GraphContext, caller: Caller, directory: TenantDirectory, incoming: Incoming
+    ctx: GraphContext,
+    caller: Caller,
+    directory: TenantDirectory,
+    incoming: Incoming,
+    *,
+    in_batch: bool = False,
 ) -> GraphResponse | None:
     """Faults, then routing and the handler; None when a fault drops the connection."""
     request_id = str(uuid.uuid4())
-    faults = ctx.faults.take("graph", caller.tenant_id, incoming.path, incoming.method)
+    faults = ctx.faults.take(
+        "graph", caller.tenant_id, incoming.path, incoming.method, in_batch=in_batch
+    )
     await _delay(faults)
     blocking = next((f for f in faults if f.kind != "latency"), None)
     if blocking is not None and blocking.kind == "drop":
@@ -159,7 +166,7 @@ async def _run_sub_request(parent: Call, incoming: Incoming) -> GraphResponse | 
         request_id = str(uuid.uuid4())
         error = bad_request("Nested $batch requests are not supported.")
         return error_response(error, request_id, incoming.headers)
-    return await run_call(parent.ctx, parent.caller, parent.directory, incoming)
+    return await run_call(parent.ctx, parent.caller, parent.directory, incoming, in_batch=True)
 
 
 def _finish(

@@ -1,0 +1,132 @@
+"""From raw phase measurements to the figures the issue asks for, the limit, and a table.
+
+Definitions (docs/benchmarks.md says why):
+- requests = token + Graph requests in the timed window (a `$batch` is one Graph request); the
+  one MI request of a process is reported per run, not per tenant;
+- f = CPU per request of the bare httpx client, at the same N and C, in the same run;
+- latency bound = N·k·L/C and CPU floor = N·k·f, k = requests per tenant of the measured phase;
+  limit = the larger; efficiency = limit / measured wall time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from devtools.bench.probe import PhaseResult
+
+
+def _per(value: float, count: float) -> float | None:
+    return value / count if count else None
+
+
+def requests_of(phase: PhaseResult) -> tuple[int, int]:
+    """(token requests, Graph requests) in the phase's timed window."""
+    return phase.counters.get("token.requests", 0), phase.counters.get("graph.requests", 0)
+
+
+def figures(phase: PhaseResult) -> dict[str, Any]:
+    tokens, graph = requests_of(phase)
+    read = phase.extra.get("read") or {}
+    fake_cpu = phase.extra.get("fake_cloud_cpu_s")
+    process = phase.extra.get("process_counters") or {}
+    return {
+        "tenants": phase.tenants,
+        "wall_s": phase.wall_s,
+        "tenants_per_s": _per(phase.tenants, phase.wall_s),
+        "graph_requests_per_tenant": _per(graph, phase.tenants),
+        "token_requests_per_tenant": _per(tokens, phase.tenants),
+        "mi_requests_per_run": process.get("msi.requests", 0),
+        "cpu_ms_per_tenant": _ms(_per(phase.cpu_s, phase.tenants)),
+        "cpu_ms_per_graph_request": _ms(_per(phase.cpu_s, graph)),
+        "cpu_ms_per_request": _ms(_per(phase.cpu_s, tokens + graph)),
+        "cpu_us_per_user_read": _us(_per(read.get("cpu_s", 0.0), read.get("users", 0))),
+        "decode_us_per_user": _us(read.get("decode_s_per_user")),
+        "peak_rss_mb": phase.peak_rss_mb,
+        "fake_cloud_cpu_ms_per_request": _ms(_per(fake_cpu, tokens + graph))
+        if fake_cpu is not None
+        else None,
+    }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1e3
+
+
+def _us(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1e6
+
+
+def limit(
+    phase: PhaseResult, bare: PhaseResult, *, concurrency: int, latency_ms: int
+) -> dict[str, Any]:
+    """The two bounds, the limit and the efficiency of `phase` (see the module docstring)."""
+    tokens, graph = requests_of(phase)
+    k = (tokens + graph) / phase.tenants
+    bare_requests = sum(requests_of(bare))
+    f = bare.cpu_s / bare_requests
+    latency_bound = phase.tenants * k * latency_ms / 1e3 / concurrency
+    cpu_floor = phase.tenants * k * f
+    bound = max(latency_bound, cpu_floor)
+    return {
+        "k_requests_per_tenant": k,
+        "f_ms_per_request": f * 1e3,
+        "latency_bound_s": latency_bound,
+        "cpu_floor_s": cpu_floor,
+        "limit_s": bound,
+        "bound_by": "latency" if latency_bound >= cpu_floor else "cpu",
+        "efficiency": bound / phase.wall_s,
+        "cpu_per_request_vs_f": (phase.cpu_s / (tokens + graph)) / f,
+    }
+
+
+_ROWS = (
+    ("wall_s", "wall time (s)", "{:.2f}"),
+    ("tenants_per_s", "tenants per second", "{:.1f}"),
+    ("graph_requests_per_tenant", "Graph requests per tenant", "{:.2f}"),
+    ("token_requests_per_tenant", "token requests per tenant", "{:.2f}"),
+    ("mi_requests_per_run", "MI requests per run", "{}"),
+    ("cpu_ms_per_tenant", "CPU ms per tenant", "{:.2f}"),
+    ("cpu_ms_per_graph_request", "CPU ms per Graph request", "{:.2f}"),
+    ("cpu_ms_per_request", "CPU ms per request (token+Graph)", "{:.2f}"),
+    ("cpu_us_per_user_read", "CPU µs per user object read", "{:.1f}"),
+    ("decode_us_per_user", "  of which decoding (µs per user)", "{:.1f}"),
+    ("peak_rss_mb", "peak RSS (MB)", "{:.0f}"),
+    ("fake_cloud_cpu_ms_per_request", "fake cloud CPU ms per request", "{:.2f}"),
+)
+
+
+def _cell(value: Any, form: str) -> str:
+    return "-" if value is None else form.format(value)
+
+
+def table(columns: Mapping[str, Mapping[str, Any]]) -> list[list[str]]:
+    """Rows of (label, value per column), for text or Markdown."""
+    header = ["", *columns]
+    rows = [
+        [label, *(_cell(figs.get(key), form) for figs in columns.values())]
+        for key, label, form in _ROWS
+    ]
+    return [header, *rows]
+
+
+def text_table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    return "\n".join(lines)
+
+
+def markdown_table(rows: list[list[str]]) -> str:
+    head, *body = rows
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines)

@@ -1,0 +1,149 @@
+"""The measured run: `guest-cleanup` in apply mode through the worker's own entry point.
+
+One queue message per tenant (the JSON `start_manual_run` sends) goes to
+`pipeline.process_message`, at most `concurrency` at once, as the Functions host hands a
+worker its messages: ledger claim, breaker check, `run_tenant_job` (token, Graph read,
+`$batch` of PATCHes), health record, ledger row. Storage is either Azurite (the real service
+emulator, a third process on the same cores) or `MemoryTable` (the same Ledger and
+TenantRegistry code, no storage I/O).
+
+Untimed: settings, clients, tables, registered tenants and `queued` ledger rows, and one warm-up
+tenant through the same path (its imports and the managed identity assertion are the first
+job's cost: cold start is measured on its own, see coldstart.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from devtools.bench.memtable import MemoryQueue, MemoryTable
+from devtools.bench.probe import PhaseResult, Probe
+
+JOB = "guest-cleanup"
+PARAMS: dict[str, Any] = {"days": 90}
+#: tenants read again, one at a time, to measure the CPU of reading users on its own
+READ_SAMPLE = 20
+
+
+def configure_logging(path: Path) -> None:
+    """As a worker logs: INFO to a handler, tenant context on every line, SDK chatter off."""
+    from shared import logcontext
+
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logcontext.install()
+    logging.getLogger("azure").setLevel(logging.WARNING)  # host.json: Azure.Core Warning
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)  # as function_app does
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def services(storage: str) -> Any:
+    from shared.pipeline import Services
+
+    built = Services.from_env()
+    if storage == "memory":
+        built.ledger.table = MemoryTable()
+        built.registry.table = MemoryTable()
+        built.queue = MemoryQueue()
+    return built
+
+
+async def prepare(built: Any, tenants: Sequence[str]) -> list[str]:
+    """Tables, registered tenants, the run's queued rows; the messages the run would send."""
+    from shared.jobs import Mode
+    from shared.messages import TenantJobMessage, new_run_id
+    from shared.tenants import Tenant
+
+    await built.ready()
+    for tenant_id in tenants:
+        await built.registry.put(Tenant(tenant_id, f"bench {tenant_id[:8]}", True, {}))
+    run_id = new_run_id()
+    await built.ledger.start_run(
+        run_id, [(t, JOB) for t in tenants], mode="apply", requested_by="bench", job=JOB
+    )
+    now = datetime.now(UTC).isoformat()
+    return [
+        TenantJobMessage(run_id, t, JOB, Mode.APPLY, dict(PARAMS), now, "bench").to_json()
+        for t in tenants
+    ]
+
+
+async def run_xtenant(
+    tenants: Sequence[str],
+    concurrency: int,
+    *,
+    warmup: str,
+    storage: str,
+    workdir: Path,
+    mark: Callable[[str], None],
+) -> PhaseResult:
+    from shared.pipeline import process_message
+
+    configure_logging(workdir / f"xtenant-{storage}.log")
+    built = services(storage)
+    warm, *bodies = await prepare(built, [warmup, *tenants])
+    await process_message(built, warm, message_id="bench-warmup")
+    mark("warm")
+    gate = asyncio.Semaphore(concurrency)
+    statuses: dict[str, int] = {}
+
+    async def work(n: int, body: str) -> None:
+        async with gate:
+            status = await process_message(built, body, message_id=f"bench-{n}")
+        statuses[status.value] = statuses.get(status.value, 0) + 1
+
+    with Probe() as probe:
+        await asyncio.gather(*(work(n, body) for n, body in enumerate(bodies)))
+    mark("end")
+    result = probe.result(tenants=len(tenants), extra={"statuses": statuses})
+    result.extra["read"] = await measure_reads(built, tenants[:READ_SAMPLE])
+    await built.close()
+    return result
+
+
+async def measure_reads(built: Any, tenants: Sequence[str]) -> dict[str, float]:
+    """CPU per user object read: plan-mode jobs (token cached, pool warm) one at a time.
+
+    Also the decoding alone (`json.loads` of a page and guest-cleanup's own records, as
+    GraphSession.collect does it), which is what msgraph's typed models make expensive.
+    """
+    from shared.runner import run_tenant_job
+
+    cpu = 0.0
+    users = 0
+    for tenant_id in tenants:
+        started = time.process_time()
+        result = await run_tenant_job(built.pool, tenant_id=tenant_id, job=JOB, mode="plan")
+        cpu += time.process_time() - started
+        users += _guests_read(result.notes)
+    decode = await _decode_cpu_per_user(built, tenants[0]) if tenants else 0.0
+    return {"tenants": len(tenants), "users": users, "cpu_s": cpu, "decode_s_per_user": decode}
+
+
+async def _decode_cpu_per_user(built: Any, tenant_id: str, rounds: int = 50) -> float:
+    from shared.jobs.guest_cleanup import _SELECT, Guest
+
+    session = built.pool.session(tenant_id)
+    users = session.client.users
+    info = session.list_request(users, filter="userType eq 'Guest'", select=_SELECT, top=999)
+    raw = json.dumps(await session.get(info)).encode()
+    started = time.process_time()
+    for _ in range(rounds):
+        guests = [Guest.from_graph(item) for item in json.loads(raw)["value"]]
+    return (time.process_time() - started) / (rounds * max(1, len(guests)))
+
+
+def _guests_read(notes: Sequence[str]) -> int:
+    # guest-cleanup's plan note: "<n> guests read, <m> stale guests excluded"
+    for note in notes:
+        if note.endswith("stale guests excluded"):
+            return int(note.split(" ", 1)[0])
+    return 0

@@ -31,6 +31,7 @@ from shared.retry import (
     status_of,
 )
 from shared.settings import Settings
+from shared.transport import AiohttpTransport
 
 R = TypeVar("R")
 
@@ -42,6 +43,57 @@ def _error_map() -> dict[str, Any]:
     from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
     return {"4XX": ODataError, "5XX": ODataError}
+
+
+def _middleware() -> list[Any]:
+    """msgraph's default middleware less what never acts on our requests (each costs CPU).
+
+    Kept, in the default order: redirects, `%24select` -> `$select` in query names, the
+    User-Agent, and Graph's telemetry headers (client-request-id, SdkVersion). Left out:
+    kiota's RetryHandler (shared.retry is the one retry layer, FACTS.md; it was configured
+    with max_retries=0), UrlReplaceHandler (rewrites only `/users/me-token-to-replace`), and
+    the headers/body inspection handlers (they act only when a request asks for inspection).
+    """
+    from kiota_http.middleware import (
+        ParametersNameDecodingHandler,
+        RedirectHandler,
+        UserAgentHandler,
+    )
+    from msgraph_core.middleware import GraphTelemetryHandler
+
+    return [
+        RedirectHandler(),
+        ParametersNameDecodingHandler(),
+        UserAgentHandler(),
+        GraphTelemetryHandler(),
+    ]
+
+
+#: URI templates already expanded, by (template, path parameters, query parameters)
+_EXPANDED: dict[str, str] = {}
+_EXPANDED_MAX = 256
+
+
+def _expand_once(info: Any, adapter: Any) -> Any:
+    """Fix `info.url` to its expansion: kiota expands the URI template (in pure Python, about a
+    millisecond) on every read of `url`, and sending reads it three times. The expansion of
+    the same template with the same parameters is cached: every tenant lists the same URL.
+    """
+    adapter.set_base_url_for_request_information(info)  # what the adapter does before sending
+    key = repr(
+        (
+            info.url_template,
+            sorted(info.path_parameters.items()),
+            sorted(info.query_parameters.items()),
+        )
+    )
+    url = _EXPANDED.get(key)
+    if url is None:
+        if len(_EXPANDED) >= _EXPANDED_MAX:
+            _EXPANDED.clear()
+        url = _EXPANDED[key] = info.url
+    info.url = url
+    return info
 
 
 @dataclass(frozen=True)
@@ -65,6 +117,7 @@ class GraphPool:
         self.credentials = credentials
         self.options = options or GraphOptions()
         self._http: httpx.AsyncClient | None = None
+        self._transport: AiohttpTransport | None = None
         self._clients: dict[str, Any] = {}
         self._gates: dict[str, ThrottleGate] = {}
         # Made now so the CA bundle in the environment at start-up is the one trusted.
@@ -72,21 +125,18 @@ class GraphPool:
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
-            from kiota_http.middleware.options import RetryHandlerOption
             from msgraph_core import GraphClientFactory
 
             o = self.options
+            self._transport = AiohttpTransport(
+                ssl_context=self._ssl, max_connections=o.max_connections
+            )
             client = httpx.AsyncClient(
                 timeout=httpx.Timeout(o.timeout_s, connect=o.connect_timeout_s),
-                limits=httpx.Limits(
-                    max_connections=o.max_connections, max_keepalive_connections=o.max_connections
-                ),
-                verify=self._ssl,
+                transport=self._transport,
             )
-            # kiota's RetryHandler off: shared.retry is the one retry layer (FACTS.md).
-            no_retries = {RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0)}
-            self._http = GraphClientFactory.create_with_default_middleware(
-                client=client, options=no_retries
+            self._http = GraphClientFactory.create_with_custom_middleware(
+                _middleware(), client=client
             )
         return self._http
 
@@ -140,6 +190,9 @@ class GraphPool:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        if self._transport is not None:  # kiota's wrapper transport does not close the one inside
+            await self._transport.aclose()
+            self._transport = None
         self._clients.clear()
 
 
@@ -191,7 +244,8 @@ class GraphSession:
         kind = type(builder)
         query_type = getattr(kind, f"{kind.__name__}GetQueryParameters")
         query = query_type(filter=filter, select=list(select) or None, top=top)
-        return builder.to_get_request_information(RequestConfiguration(query_parameters=query))
+        config = RequestConfiguration(query_parameters=query)
+        return _expand_once(builder.to_get_request_information(config), self.adapter)
 
     async def send(self, info: Any, *, idempotent: bool, describe: str = "") -> dict[str, Any]:
         """Send a request built by the SDK or by `request()`; return its JSON body ({} if none)."""

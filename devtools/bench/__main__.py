@@ -22,6 +22,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=int, default=25, help="per request (default 25)")
     parser.add_argument("--naive-n", type=int, default=10, help="naive tenants (default 10)")
     parser.add_argument("--no-azurite", action="store_true", help="skip the Azurite variant")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive baseline")
+    parser.add_argument("--no-coldstart", action="store_true", help="skip cold start")
     parser.add_argument("--scaling", action="store_true", help="run the scaling grid")
     parser.add_argument(
         "--write-docs", action="store_true", help="put this run's figures in docs/benchmarks.md"
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         latency_ms=args.latency_ms,
         naive_n=args.naive_n,
         azurite=not args.no_azurite,
+        naive=not args.no_naive,
+        coldstart=not args.no_coldstart,
     )
     result = run_bench(config)
     print(summary(result))

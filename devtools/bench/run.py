@@ -43,6 +43,7 @@ class BenchConfig:
     naive_n: int = 10
     azurite: bool = True
     coldstart: bool = True
+    naive: bool = True
 
 
 def machine() -> dict[str, Any]:
@@ -114,7 +115,8 @@ def _sizes(config: BenchConfig) -> dict[str, int]:
     sizes = {"bare": config.n + 1, "xtenant-memory": config.n + 1}
     if config.azurite:
         sizes["xtenant-azurite"] = config.n + 1
-    sizes["naive"] = config.naive_n + 1
+    if config.naive:
+        sizes["naive"] = config.naive_n + 1
     sizes["coldstart"] = 1
     return sizes
 

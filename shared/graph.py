@@ -20,6 +20,7 @@ import httpx
 
 from shared.batch import BatchItem, BatchResult, run_batch
 from shared.errors import TransientError, XtenantError, classify_graph, graph_error
+from shared.graph_http import error_map, expand_once, http_client
 from shared.identity import TenantCredentials, validate_tenant_id
 from shared.retry import (
     NOT_PROCESSED_STATUS,
@@ -37,63 +38,6 @@ R = TypeVar("R")
 
 #: Graph's largest page for users and groups (https://learn.microsoft.com/graph/paging).
 MAX_PAGE = 999
-
-
-def _error_map() -> dict[str, Any]:
-    from msgraph.generated.models.o_data_errors.o_data_error import ODataError
-
-    return {"4XX": ODataError, "5XX": ODataError}
-
-
-def _middleware() -> list[Any]:
-    """msgraph's default middleware less what never acts on our requests (each costs CPU).
-
-    Kept, in the default order: redirects, `%24select` -> `$select` in query names, the
-    User-Agent, and Graph's telemetry headers (client-request-id, SdkVersion). Left out:
-    kiota's RetryHandler (shared.retry is the one retry layer, FACTS.md; it was configured
-    with max_retries=0), UrlReplaceHandler (rewrites only `/users/me-token-to-replace`), and
-    the headers/body inspection handlers (they act only when a request asks for inspection).
-    """
-    from kiota_http.middleware import (
-        ParametersNameDecodingHandler,
-        RedirectHandler,
-        UserAgentHandler,
-    )
-    from msgraph_core.middleware import GraphTelemetryHandler
-
-    return [
-        RedirectHandler(),
-        ParametersNameDecodingHandler(),
-        UserAgentHandler(),
-        GraphTelemetryHandler(),
-    ]
-
-
-#: URI templates already expanded, by (template, path parameters, query parameters)
-_EXPANDED: dict[str, str] = {}
-_EXPANDED_MAX = 256
-
-
-def _expand_once(info: Any, adapter: Any) -> Any:
-    """Fix `info.url` to its expansion: kiota expands the URI template (in pure Python, about a
-    millisecond) on every read of `url`, and sending reads it three times. The expansion of
-    the same template with the same parameters is cached: every tenant lists the same URL.
-    """
-    adapter.set_base_url_for_request_information(info)  # what the adapter does before sending
-    key = repr(
-        (
-            info.url_template,
-            sorted(info.path_parameters.items()),
-            sorted(info.query_parameters.items()),
-        )
-    )
-    url = _EXPANDED.get(key)
-    if url is None:
-        if len(_EXPANDED) >= _EXPANDED_MAX:
-            _EXPANDED.clear()
-        url = _EXPANDED[key] = info.url
-    info.url = url
-    return info
 
 
 @dataclass(frozen=True)
@@ -125,18 +69,11 @@ class GraphPool:
 
     def _http_client(self) -> httpx.AsyncClient:
         if self._http is None:
-            from msgraph_core import GraphClientFactory
-
             o = self.options
-            self._transport = AiohttpTransport(
-                ssl_context=self._ssl, max_connections=o.max_connections
-            )
-            client = httpx.AsyncClient(
+            self._http, self._transport = http_client(
+                ssl_context=self._ssl,
                 timeout=httpx.Timeout(o.timeout_s, connect=o.connect_timeout_s),
-                transport=self._transport,
-            )
-            self._http = GraphClientFactory.create_with_custom_middleware(
-                _middleware(), client=client
+                max_connections=o.max_connections,
             )
         return self._http
 
@@ -245,7 +182,7 @@ class GraphSession:
         query_type = getattr(kind, f"{kind.__name__}GetQueryParameters")
         query = query_type(filter=filter, select=list(select) or None, top=top)
         config = RequestConfiguration(query_parameters=query)
-        return _expand_once(builder.to_get_request_information(config), self.adapter)
+        return expand_once(builder.to_get_request_information(config), self.adapter)
 
     async def send(self, info: Any, *, idempotent: bool, describe: str = "") -> dict[str, Any]:
         """Send a request built by the SDK or by `request()`; return its JSON body ({} if none)."""
@@ -256,7 +193,7 @@ class GraphSession:
             self.requests_sent += 1
             try:
                 raw: bytes | None = await self.adapter.send_primitive_async(
-                    info, "bytes", _error_map()
+                    info, "bytes", error_map()
                 )
             except Exception as exc:
                 if status_of(exc) in NOT_PROCESSED_STATUS:

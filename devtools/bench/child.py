@@ -60,7 +60,13 @@ async def run_phase(spec: dict[str, Any], window: CounterWindow) -> PhaseResult:
 
         storage = phase.split("-", 1)[1]
         return await run_xtenant(
-            tenants, concurrency, warmup=warmup, storage=storage, workdir=workdir, mark=window.mark
+            tenants,
+            concurrency,
+            warmup=warmup,
+            storage=storage,
+            workdir=workdir,
+            mark=window.mark,
+            big_page_tenant=spec.get("big_page_tenant"),
         )
     if phase == "bare":
         from devtools.bench.bare import run_bare

@@ -28,6 +28,7 @@ def requests_of(phase: PhaseResult) -> tuple[int, int]:
 def figures(phase: PhaseResult) -> dict[str, Any]:
     tokens, graph = requests_of(phase)
     read = phase.extra.get("read") or {}
+    big = phase.extra.get("read_big_page") or {}
     fake_cpu = phase.extra.get("fake_cloud_cpu_s")
     process = phase.extra.get("process_counters") or {}
     return {
@@ -42,6 +43,7 @@ def figures(phase: PhaseResult) -> dict[str, Any]:
         "cpu_ms_per_request": _ms(_per(phase.cpu_s, tokens + graph)),
         "cpu_us_per_user_read": _us(_per(read.get("cpu_s", 0.0), read.get("users", 0))),
         "decode_us_per_user": _us(read.get("decode_s_per_user")),
+        "cpu_us_per_user_read_999": _us(_per(big.get("cpu_s", 0.0), big.get("users", 0))),
         "peak_rss_mb": phase.peak_rss_mb,
         "fake_cloud_cpu_ms_per_request": _ms(_per(fake_cpu, tokens + graph))
         if fake_cpu is not None
@@ -91,6 +93,7 @@ _ROWS = (
     ("cpu_ms_per_request", "CPU ms per request (token+Graph)", "{:.2f}"),
     ("cpu_us_per_user_read", "CPU µs per user object read", "{:.1f}"),
     ("decode_us_per_user", "  of which decoding (µs per user)", "{:.1f}"),
+    ("cpu_us_per_user_read_999", "  same, 999-user page (µs per user)", "{:.1f}"),
     ("peak_rss_mb", "peak RSS (MB)", "{:.0f}"),
     ("fake_cloud_cpu_ms_per_request", "fake cloud CPU ms per request", "{:.2f}"),
 )

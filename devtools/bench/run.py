@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
 #: the phase whose figures are the headline (docs/benchmarks.md says why)
 HEADLINE = "xtenant-memory"
+#: one tenant with a full page of guests, read to show the per-request cost amortised
+BIG_PAGE = "read-999"
+BIG_PAGE_GUESTS = 999
 #: a phase that has not finished by then is a hung run: stop it rather than wait forever
 _PHASE_TIMEOUT_S = 1800
 RESULT_PREFIX = "RESULT "
@@ -118,6 +121,7 @@ def _sizes(config: BenchConfig) -> dict[str, int]:
     if config.naive:
         sizes["naive"] = config.naive_n + 1
     sizes["coldstart"] = 1
+    sizes[BIG_PAGE] = 1
     return sizes
 
 
@@ -134,15 +138,21 @@ def run_bench(config: BenchConfig) -> dict[str, Any]:
     phases: dict[str, PhaseResult] = {}
     with tempfile.TemporaryDirectory(prefix="xtenant-bench-") as tmp, ExitStack() as stack:
         work = Path(tmp)
-        sets = write_scenario(work / "scenario.json", _sizes(config))
+        sets = write_scenario(
+            work / "scenario.json", _sizes(config), guests={BIG_PAGE: BIG_PAGE_GUESTS}
+        )
         print(f"fake cloud: {sets.total} tenants, {config.latency_ms} ms latency", flush=True)
         cloud = stack.enter_context(
             CloudProcess(work / "scenario.json", latency_ms=config.latency_ms, workdir=work)
         )
         env = {**cloud.env, "AzureWebJobsStorage": _storage(stack, config)}
-        common = {"concurrency": config.concurrency, "workdir": str(work)}
+        common = {
+            "concurrency": config.concurrency,
+            "workdir": str(work),
+            "big_page_tenant": sets[BIG_PAGE][0],
+        }
         for phase in _sizes(config):
-            if phase != "coldstart":
+            if phase not in ("coldstart", BIG_PAGE):
                 phases[phase] = run_phase(phase, sets[phase], cloud, env, **common)
         cold = coldstart(env, sets["coldstart"][0]) if config.coldstart else {}
     return assemble(config, phases, cold, time.perf_counter() - started)

@@ -43,7 +43,7 @@ def _tenant_ids(name: str, count: int) -> tuple[str, ...]:
     )
 
 
-def _tenant(tenant_id: str, index: int) -> dict[str, Any]:
+def _tenant(tenant_id: str, index: int, guests: int) -> dict[str, Any]:
     return {
         "tenant_id": tenant_id,
         "name": f"Bench {index}",
@@ -51,7 +51,7 @@ def _tenant(tenant_id: str, index: int) -> dict[str, Any]:
         "graph": {
             "generate": {
                 "members": MEMBERS,
-                "guests": GUESTS,
+                "guests": guests,
                 "stale_guests": STALE,
                 "seed": index,
             }
@@ -59,10 +59,15 @@ def _tenant(tenant_id: str, index: int) -> dict[str, Any]:
     }
 
 
-def write_scenario(path: Path, sizes: Mapping[str, int]) -> TenantSets:
-    """Write a scenario with `sizes[name]` tenants per set; return the ids of each set."""
+def write_scenario(
+    path: Path, sizes: Mapping[str, int], guests: Mapping[str, int] | None = None
+) -> TenantSets:
+    """Write a scenario with `sizes[name]` tenants per set, each with GUESTS guests unless
+    `guests[name]` says otherwise; return the ids of each set."""
     sets = {name: _tenant_ids(name, count) for name, count in sizes.items()}
-    tenants = [_tenant(tid, i) for i, tid in enumerate(tid for ids in sets.values() for tid in ids)]
+    per_set = guests or {}
+    members = [(name, tid) for name, ids in sets.items() for tid in ids]
+    tenants = [_tenant(tid, i, per_set.get(name, GUESTS)) for i, (name, tid) in enumerate(members)]
     document = {
         "description": "xtenant benchmark: generated tenants with 50 guests, 10 of them stale",
         "home_tenant_id": str(uuid.uuid5(uuid.NAMESPACE_URL, "xtenant-bench/home")),

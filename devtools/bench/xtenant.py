@@ -84,6 +84,7 @@ async def run_xtenant(
     storage: str,
     workdir: Path,
     mark: Callable[[str], None],
+    big_page_tenant: str | None = None,
 ) -> PhaseResult:
     from shared.pipeline import process_message
 
@@ -105,6 +106,8 @@ async def run_xtenant(
     mark("end")
     result = probe.result(tenants=len(tenants), extra={"statuses": statuses})
     result.extra["read"] = await measure_reads(built, tenants[:READ_SAMPLE])
+    if big_page_tenant:
+        result.extra["read_big_page"] = await measure_reads(built, [big_page_tenant] * 5)
     await built.close()
     return result
 

@@ -46,8 +46,9 @@ class Guest:
     @classmethod
     def from_graph(cls, item: dict[str, Any]) -> Guest:
         activity = item.get("signInActivity") or {}
-        sign_ins = [parse_time(activity.get(name)) for name in _SIGN_IN_FIELDS]
-        known = [t for t in sign_ins if t is not None]
+        # the three sign-in times are often the same string: parse each distinct one once
+        distinct = {value for value in map(activity.get, _SIGN_IN_FIELDS) if value}
+        known = [moment for moment in map(parse_time, distinct) if moment is not None]
         return cls(
             id=str(item["id"]),
             upn=str(item.get("userPrincipalName") or ""),
@@ -67,9 +68,10 @@ class Guest:
 
 
 def parse_time(value: Any) -> datetime | None:
+    """Graph's ISO 8601 times ("2026-11-28T03:19:13Z"); no zone means UTC."""
     if not value:
         return None
-    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    moment = datetime.fromisoformat(value if isinstance(value, str) else str(value))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -24,6 +24,11 @@ log = logging.getLogger("xtenant")
 # azure-identity logs every refused token request with Entra's whole answer; the ledger row and
 # the worker's own line report the same failure once, typed, with its remediation.
 logging.getLogger("azure.identity").setLevel(logging.ERROR)
+# azure-core and httpx log every HTTP request at INFO (URL with its query, which can carry
+# UPNs; azure-core adds headers): thousands of lines per run, and CPU spent on each. Their
+# warnings still come through; the ledger and our own lines say what happened per tenant.
+logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 _services: Services | None = None
 

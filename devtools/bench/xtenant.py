@@ -33,16 +33,12 @@ READ_SAMPLE = 20
 
 
 def configure_logging(path: Path) -> None:
-    """As a worker logs: INFO to a handler, tenant context on every line, SDK chatter off."""
-    from shared import logcontext
-
+    """As a worker logs: INFO to a handler, then the app's own logging setup (function_app:
+    tenant context on every line, SDK loggers it quiets)."""
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
-    logcontext.install()
-    logging.getLogger("azure").setLevel(logging.WARNING)  # host.json: Azure.Core Warning
-    logging.getLogger("azure.identity").setLevel(logging.ERROR)  # as function_app does
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    import function_app  # noqa: F401 - its import configures logging as in a worker
 
 
 def services(storage: str) -> Any:

@@ -13,7 +13,7 @@ import json
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -32,7 +32,9 @@ from shared.retry import (
     status_of,
 )
 from shared.settings import Settings
-from shared.transport import AiohttpTransport
+
+if TYPE_CHECKING:
+    from shared.transport import AiohttpTransport
 
 R = TypeVar("R")
 

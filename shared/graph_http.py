@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import ssl
 from http.cookiejar import CookieJar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from shared.transport import AiohttpTransport
+if TYPE_CHECKING:
+    from shared.transport import AiohttpTransport
 
 #: Expanded URLs by (template, path parameters, query parameters): every tenant lists the same.
 _EXPANDED: dict[str, str] = {}
@@ -69,6 +70,8 @@ def http_client(
 ) -> tuple[httpx.AsyncClient, AiohttpTransport]:
     """The shared client, and its transport (kiota's wrapper does not close the one inside)."""
     from msgraph_core import GraphClientFactory
+
+    from shared.transport import AiohttpTransport  # aiohttp on first use, not at import
 
     transport = AiohttpTransport(ssl_context=ssl_context, max_connections=max_connections)
     client = httpx.AsyncClient(timeout=timeout, transport=transport, cookies=_NoCookies())

@@ -18,12 +18,10 @@ import logging
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import aiohttp
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.pipeline.transport import AioHttpTransport
 
 from shared.errors import (
     AssertionExpired,
@@ -33,6 +31,10 @@ from shared.errors import (
     classify,
 )
 from shared.settings import AuthMode, Settings, is_guid
+
+if TYPE_CHECKING:  # aiohttp is imported on first use: `import function_app` skips its ~0.2 s
+    import aiohttp
+    from azure.core.pipeline.transport import AioHttpTransport
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +249,9 @@ class TenantCredentials:
         return ManagedIdentityCredential(client_id=self._settings.managed_identity_client_id)
 
     def _transport(self) -> AioHttpTransport:
+        import aiohttp
+        from azure.core.pipeline.transport import AioHttpTransport
+
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=self._ssl, limit=100)
             self._session = aiohttp.ClientSession(connector=connector)

@@ -52,6 +52,14 @@ def summary(result: dict[str, Any]) -> str:
             f"{bound['cpu_per_request_vs_f']:.2f} f"
             + (f"; {ratio:.0f}x naive throughput" if ratio else "")
         )
+        if "f_aiohttp_ms_per_request" in bound:
+            lines.append(
+                f"  against bare aiohttp (f={bound['f_aiohttp_ms_per_request']:.2f} ms): CPU "
+                f"floor {bound['cpu_floor_aiohttp_s']:.2f} s, efficiency "
+                f"{bound['efficiency_vs_aiohttp_floor']:.2f}; CPU/request = "
+                f"{bound['cpu_per_request_vs_f_aiohttp']:.2f} f_aiohttp; the fake cloud spent "
+                f"{bound['fake_cloud_cpu_s']:.2f} s of CPU on its single core"
+            )
     lines += _coldstart_lines(result.get("coldstart") or {})
     lines.append(f"headline: {HEADLINE}; the run took {result['duration_s']:.0f} s")
     return "\n".join(lines)

@@ -1,18 +1,21 @@
-"""The floor: a bare `httpx` client sending the requests a guest-cleanup sends, nothing more.
+"""The floor: a bare client sending the requests a guest-cleanup sends, nothing more.
 
 No SDK, no retries, no records: one MI request, then per tenant a token request, the guest page
-(parsed with `json`, which any client needs to find the ids) and one `$batch` of PATCHes. Its
-CPU per request, `f`, is what an HTTPS request to this fake cloud costs a Python client here.
+(parsed with `json`, which any client needs to find the ids) and one `$batch` of PATCHes.
+`bare` (httpx) gives f, the CPU per request the issue's limit is defined with; `bare-aiohttp`
+the same with aiohttp, the cheapest Python HTTPS client here, for a tighter floor beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 import httpx
 
 from devtools.bench.probe import PhaseResult, Probe
@@ -23,20 +26,35 @@ STALE_DAYS = 90
 
 
 class BareClient:
-    def __init__(self, env: Mapping[str, str], *, concurrency: int) -> None:
+    """The requests themselves; a subclass says which HTTP client sends them."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
-        context = ssl.create_default_context(cafile=env["SSL_CERT_FILE"])
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-        # one pool per origin (login, Graph), each as large as the concurrency: no request
-        # waits for a connection, none is closed to make room for the other origin's
-        self.login = httpx.AsyncClient(verify=context, limits=limits, timeout=60)
-        self.http = httpx.AsyncClient(verify=context, limits=limits, timeout=60)
         self.graph = env["GRAPH_ENDPOINT"]
         self.assertion = ""
         self.requests = 0
 
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
+        body: Any = None,
+        login: bool = False,
+    ) -> Any:
+        """Send one request on the login or the Graph pool; its JSON answer (None if empty)."""
+        raise NotImplementedError
+
+    async def _json(self, method: str, url: str, **options: Any) -> Any:
+        self.requests += 1
+        return await self.send(method, url, **options)
+
     async def managed_identity(self) -> None:
-        response = await self.http.get(
+        answer = await self._json(
+            "GET",
             self.env["IDENTITY_ENDPOINT"],
             params={
                 "api-version": "2019-08-01",
@@ -45,8 +63,7 @@ class BareClient:
             },
             headers={"X-IDENTITY-HEADER": self.env["IDENTITY_HEADER"]},
         )
-        self.requests += 1
-        self.assertion = response.raise_for_status().json()["access_token"]
+        self.assertion = answer["access_token"]
 
     async def token(self, tenant_id: str) -> str:
         form = {
@@ -57,31 +74,87 @@ class BareClient:
             "scope": f"{self.graph}/.default",
         }
         url = f"{self.env['AZURE_AUTHORITY_HOST']}/{tenant_id}/oauth2/v2.0/token"
-        response = await self.login.post(url, data=form)
-        self.requests += 1
-        return str(response.raise_for_status().json()["access_token"])
+        answer = await self._json("POST", url, form=form, headers={}, login=True)
+        return str(answer["access_token"])
 
     async def guest_cleanup(self, tenant_id: str, now: datetime) -> int:
         auth = {"Authorization": f"Bearer {await self.token(tenant_id)}"}
-        page = await self.http.get(
-            f"{self.graph}/v1.0/users",
-            params={"$filter": "userType eq 'Guest'", "$select": _SELECT, "$top": "999"},
-            headers=auth,
-        )
-        self.requests += 1
-        users = page.raise_for_status().json()["value"]
+        query = {"$filter": "userType eq 'Guest'", "$select": _SELECT, "$top": "999"}
+        page = await self._json("GET", f"{self.graph}/v1.0/users", params=query, headers=auth)
+        users = page["value"]
         stale = [u["id"] for u in users if u["accountEnabled"] and _stale(u, now)]
         if stale:
-            response = await self.http.post(
-                f"{self.graph}/v1.0/$batch", json={"requests": _patches(stale)}, headers=auth
-            )
-            self.requests += 1
-            response.raise_for_status()
+            batch = {"requests": _patches(stale)}
+            await self._json("POST", f"{self.graph}/v1.0/$batch", body=batch, headers=auth)
         return len(users)
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class BareHttpx(BareClient):
+    """httpx with one pool per origin (login, Graph), each as large as the concurrency: no
+    request waits for a connection, none is closed to make room for the other origin's."""
+
+    def __init__(self, env: Mapping[str, str], *, concurrency: int) -> None:
+        super().__init__(env)
+        context = ssl.create_default_context(cafile=env["SSL_CERT_FILE"])
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self.login = httpx.AsyncClient(verify=context, limits=limits, timeout=60)
+        self.http = httpx.AsyncClient(verify=context, limits=limits, timeout=60)
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
+        body: Any = None,
+        login: bool = False,
+    ) -> Any:
+        client = self.login if login else self.http
+        response = await client.request(
+            method, url, params=params, data=form, json=body, headers=headers
+        )
+        content = response.raise_for_status().content
+        return json.loads(content) if content else None
 
     async def close(self) -> None:
         await self.login.aclose()
         await self.http.aclose()
+
+
+class BareAiohttp(BareClient):
+    """aiohttp, one pool of `concurrency` connections per host: the cheapest Python client."""
+
+    def __init__(self, env: Mapping[str, str], *, concurrency: int) -> None:
+        super().__init__(env)
+        context = ssl.create_default_context(cafile=env["SSL_CERT_FILE"])
+        connector = aiohttp.TCPConnector(ssl=context, limit=0, limit_per_host=concurrency)
+        self.session = aiohttp.ClientSession(connector=connector)
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
+        body: Any = None,
+        login: bool = False,
+    ) -> Any:
+        async with self.session.request(
+            method, url, params=params, data=form, json=body, headers=headers
+        ) as response:
+            response.raise_for_status()
+            content = await response.read()
+        return json.loads(content) if content else None
+
+    async def close(self) -> None:
+        await self.session.close()
 
 
 def _stale(user: dict[str, Any], now: datetime) -> bool:
@@ -110,8 +183,10 @@ async def run_bare(
     *,
     warmup: str,
     mark: Callable[[str], None],
+    client_kind: str = "httpx",
 ) -> PhaseResult:
-    client = BareClient(env, concurrency=concurrency)
+    kind = BareAiohttp if client_kind == "aiohttp" else BareHttpx
+    client: BareClient = kind(env, concurrency=concurrency)
     gate = asyncio.Semaphore(concurrency)
     now = datetime.now(UTC)
     await client.managed_identity()

@@ -68,10 +68,13 @@ async def run_phase(spec: dict[str, Any], window: CounterWindow) -> PhaseResult:
             mark=window.mark,
             big_page_tenant=spec.get("big_page_tenant"),
         )
-    if phase == "bare":
+    if phase in ("bare", "bare-aiohttp"):
         from devtools.bench.bare import run_bare
 
-        return await run_bare(os.environ, tenants, concurrency, warmup=warmup, mark=window.mark)
+        kind = "aiohttp" if phase == "bare-aiohttp" else "httpx"
+        return await run_bare(
+            os.environ, tenants, concurrency, warmup=warmup, mark=window.mark, client_kind=kind
+        )
     if phase == "naive":
         from devtools.bench.naive import run_naive
 

@@ -51,8 +51,9 @@ def write_headline(result: dict[str, Any]) -> None:
         report.markdown_table(report.table(result["figures"])),
         "",
         "| phase | k (requests/tenant) | f (ms) | latency bound (s) | CPU floor (s) | limit (s) "
-        "| efficiency | CPU per request / f | x naive |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| efficiency | CPU per request / f | x naive | f aiohttp (ms) | efficiency vs aiohttp "
+        "floor | CPU per request / f aiohttp | fake cloud CPU (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, b in result["limit"].items():
         ratio = result["throughput_vs_naive"].get(name)
@@ -61,10 +62,16 @@ def write_headline(result: dict[str, Any]) -> None:
             f"{b['latency_bound_s']:.2f} | {b['cpu_floor_s']:.2f} | {b['limit_s']:.2f} | "
             f"{b['efficiency']:.2f} | {b['cpu_per_request_vs_f']:.2f} | "
             + (f"{ratio:.0f}" if ratio else "-")
-            + " |"
+            + f" | {_num(b.get('f_aiohttp_ms_per_request'))} | "
+            f"{_num(b.get('efficiency_vs_aiohttp_floor'))} | "
+            f"{_num(b.get('cpu_per_request_vs_f_aiohttp'))} | {_num(b.get('fake_cloud_cpu_s'))} |"
         )
     lines += ["", *_coldstart_table(result.get("coldstart") or {})]
     replace_block("headline", "\n".join(lines))
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
 
 
 def _coldstart_table(cold: dict[str, Any]) -> list[str]:

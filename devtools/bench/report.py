@@ -59,18 +59,26 @@ def _us(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1e6
 
 
+def cpu_per_request(phase: PhaseResult) -> float:
+    return phase.cpu_s / sum(requests_of(phase))
+
+
 def limit(
-    phase: PhaseResult, bare: PhaseResult, *, concurrency: int, latency_ms: int
+    phase: PhaseResult,
+    bare: PhaseResult,
+    *,
+    concurrency: int,
+    latency_ms: int,
+    aiohttp_floor: PhaseResult | None = None,
 ) -> dict[str, Any]:
-    """The two bounds, the limit and the efficiency of `phase` (see the module docstring)."""
-    tokens, graph = requests_of(phase)
-    k = (tokens + graph) / phase.tenants
-    bare_requests = sum(requests_of(bare))
-    f = bare.cpu_s / bare_requests
+    """The two bounds, the limit and the efficiency of `phase` (see the module docstring);
+    with `aiohttp_floor`, the same against the bare aiohttp client's CPU per request."""
+    k = sum(requests_of(phase)) / phase.tenants
+    f = cpu_per_request(bare)
     latency_bound = phase.tenants * k * latency_ms / 1e3 / concurrency
     cpu_floor = phase.tenants * k * f
     bound = max(latency_bound, cpu_floor)
-    return {
+    figures = {
         "k_requests_per_tenant": k,
         "f_ms_per_request": f * 1e3,
         "latency_bound_s": latency_bound,
@@ -78,8 +86,19 @@ def limit(
         "limit_s": bound,
         "bound_by": "latency" if latency_bound >= cpu_floor else "cpu",
         "efficiency": bound / phase.wall_s,
-        "cpu_per_request_vs_f": (phase.cpu_s / (tokens + graph)) / f,
+        "cpu_per_request_vs_f": cpu_per_request(phase) / f,
+        "fake_cloud_cpu_s": phase.extra.get("fake_cloud_cpu_s"),
     }
+    if aiohttp_floor is not None:
+        f_min = cpu_per_request(aiohttp_floor)
+        tight = max(latency_bound, phase.tenants * k * f_min)
+        figures.update(
+            f_aiohttp_ms_per_request=f_min * 1e3,
+            cpu_floor_aiohttp_s=phase.tenants * k * f_min,
+            efficiency_vs_aiohttp_floor=tight / phase.wall_s,
+            cpu_per_request_vs_f_aiohttp=cpu_per_request(phase) / f_min,
+        )
+    return figures
 
 
 _ROWS = (
@@ -93,7 +112,7 @@ _ROWS = (
     ("cpu_ms_per_request", "CPU ms per request (token+Graph)", "{:.2f}"),
     ("cpu_us_per_user_read", "CPU µs per user object read", "{:.1f}"),
     ("decode_us_per_user", "  of which decoding (µs per user)", "{:.1f}"),
-    ("cpu_us_per_user_read_999", "  same, 999-user page (µs per user)", "{:.1f}"),
+    ("cpu_us_per_user_read_999", "  same, 999 guests in pages of 120 (µs)", "{:.1f}"),
     ("peak_rss_mb", "peak RSS (MB)", "{:.0f}"),
     ("fake_cloud_cpu_ms_per_request", "fake cloud CPU ms per request", "{:.2f}"),
 )

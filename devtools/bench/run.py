@@ -115,7 +115,7 @@ def coldstart(env: dict[str, str], tenant_id: str) -> dict[str, Any]:
 
 
 def _sizes(config: BenchConfig) -> dict[str, int]:
-    sizes = {"bare": config.n + 1, "xtenant-memory": config.n + 1}
+    sizes = {"bare": config.n + 1, "bare-aiohttp": config.n + 1, "xtenant-memory": config.n + 1}
     if config.azurite:
         sizes["xtenant-azurite"] = config.n + 1
     if config.naive:
@@ -164,7 +164,11 @@ def assemble(
     figures = {name: report.figures(phase) for name, phase in phases.items()}
     limits = {
         name: report.limit(
-            phase, phases["bare"], concurrency=config.concurrency, latency_ms=config.latency_ms
+            phase,
+            phases["bare"],
+            concurrency=config.concurrency,
+            latency_ms=config.latency_ms,
+            aiohttp_floor=phases.get("bare-aiohttp"),
         )
         for name, phase in phases.items()
         if name.startswith("xtenant")

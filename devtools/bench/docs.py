@@ -96,15 +96,18 @@ def write_scaling(result: dict[str, Any]) -> None:
         _machine_line(result["machine"]),
         "",
         "| N | C | tenants/s | wall (s) | latency bound (s) | CPU floor (s) | bound by "
-        "| efficiency | CPU ms/request | f (ms) | fake cloud CPU ms/request |",
-        "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+        "| efficiency | CPU ms/request | f (ms) | f aiohttp (ms) | efficiency vs aiohttp floor "
+        "| fake cloud CPU ms/request |",
+        "|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for p in result["points"]:
         lines.append(
             f"| {p['n']} | {p['concurrency']} | {p['tenants_per_s']:.1f} | {p['wall_s']:.2f} | "
             f"{p['latency_bound_s']:.2f} | {p['cpu_floor_s']:.2f} | {p['bound_by']} | "
             f"{p['efficiency']:.2f} | {p['cpu_ms_per_request']:.2f} | "
-            f"{p['f_ms_per_request']:.2f} | {p['fake_cloud_cpu_ms_per_request']:.2f} |"
+            f"{p['f_ms_per_request']:.2f} | {_num(p.get('f_aiohttp_ms_per_request'))} | "
+            f"{_num(p.get('efficiency_vs_aiohttp_floor'))} | "
+            f"{p['fake_cloud_cpu_ms_per_request']:.2f} |"
         )
     lines += ["", "![tenants per second and efficiency against C](benchmarks.png)"]
     replace_block("scaling", "\n".join(lines))
@@ -123,8 +126,14 @@ def plot(result: dict[str, Any], path: Path = PLOT) -> None:
             (p for p in result["points"] if p["n"] == n), key=lambda p: p["concurrency"]
         )
         xs = [p["concurrency"] for p in points]
-        left.plot(xs, [p["tenants_per_s"] for p in points], marker="o", label=f"N={n}")
-        right.plot(xs, [p["efficiency"] for p in points], marker="o", label=f"N={n}")
+        line = left.plot(xs, [p["tenants_per_s"] for p in points], marker="o", label=f"N={n}")
+        color = line[0].get_color()
+        right.plot(xs, [p["efficiency"] for p in points], marker="o", color=color, label=f"N={n}")
+        tight = [p.get("efficiency_vs_aiohttp_floor") for p in points]
+        if all(value is not None for value in tight):
+            right.plot(
+                xs, tight, marker="s", linestyle="--", color=color, label=f"N={n}, aiohttp floor"
+            )
     for axis, title in ((left, "tenants per second"), (right, "efficiency (limit / wall)")):
         axis.set_xscale("log", base=2)
         axis.set_xticks(list(sorted({p["concurrency"] for p in result["points"]})))

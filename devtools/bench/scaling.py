@@ -1,9 +1,9 @@
 """`make bench-scaling`: tenants per second and efficiency against C, for N = 100 and 1000.
 
-Each point gets a fresh fake cloud (its own process) and two fresh client processes: the bare
-httpx client (for f at that N and C) and xtenant's worker path with the ledger in memory (the
-headline variant). Writes bench/results/scaling-*.json, docs/benchmarks.png, and the table into
-docs/benchmarks.md.
+Each point gets a fresh fake cloud (its own process) and three fresh client processes: the bare
+httpx client (for f at that N and C), the bare aiohttp client (the tighter floor) and xtenant's
+worker path with the ledger in memory (the headline variant). Writes
+bench/results/scaling-*.json, docs/benchmarks.png, and the table into docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -31,15 +31,19 @@ def run_point(n: int, concurrency: int, latency_ms: int) -> dict[str, Any]:
         work = Path(tmp)
         # at C=1 the latency bound is far above any CPU floor: f from fewer tenants will do
         bare_n = n if concurrency > 1 else min(n, BARE_AT_C1)
-        sets = write_scenario(work / "scenario.json", {"bare": bare_n + 1, HEADLINE: n + 1})
+        sizes = {"bare": bare_n + 1, "bare-aiohttp": bare_n + 1, HEADLINE: n + 1}
+        sets = write_scenario(work / "scenario.json", sizes)
         cloud = stack.enter_context(
             CloudProcess(work / "scenario.json", latency_ms=latency_ms, workdir=work)
         )
         env = {**cloud.env, "AzureWebJobsStorage": "UseDevelopmentStorage=true"}
         common = {"concurrency": concurrency, "workdir": str(work)}
         bare = run_phase("bare", sets["bare"], cloud, env, **common)
+        floor = run_phase("bare-aiohttp", sets["bare-aiohttp"], cloud, env, **common)
         measured = run_phase(HEADLINE, sets[HEADLINE], cloud, env, **common)
-    bound = report.limit(measured, bare, concurrency=concurrency, latency_ms=latency_ms)
+    bound = report.limit(
+        measured, bare, concurrency=concurrency, latency_ms=latency_ms, aiohttp_floor=floor
+    )
     figures = report.figures(measured)
     return {
         "n": n,

@@ -27,6 +27,8 @@ import aiohttp
 import httpx
 
 _HTTP_11 = {"http_version": b"HTTP/1.1"}
+#: An idle connection is closed after this long, as httpx's pool does (its keepalive_expiry).
+_KEEPALIVE_S = 5.0
 
 
 def _client_timeout(timeout: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
@@ -78,7 +80,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     def _client_session(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(ssl=self._ssl, limit=self._max_connections)
+            connector = aiohttp.TCPConnector(
+                ssl=self._ssl,
+                limit=self._max_connections,
+                keepalive_timeout=_KEEPALIVE_S,
+            )
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 cookie_jar=aiohttp.DummyCookieJar(),

@@ -109,11 +109,22 @@ class Job(Generic[P]):
         raise NotImplementedError
 
 
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
+def _hints(kind: type[Any]) -> dict[str, Any]:
+    """A params class's resolved type hints: resolving them costs ~0.2 ms, once is enough."""
+    hints = _HINTS.get(kind)
+    if hints is None:
+        hints = _HINTS[kind] = typing.get_type_hints(kind)
+    return hints
+
+
 def parse_dataclass(kind: type[Any], raw: Mapping[str, Any]) -> tuple[Any | None, list[str]]:
     """Build dataclass `kind` from `raw`, checking each field's type; unknown keys are errors."""
     if not isinstance(raw, Mapping):  # JSON can carry anything where an object belongs
         return None, [f"params must be a JSON object, got {type(raw).__name__}"]  # type: ignore[unreachable]
-    hints = typing.get_type_hints(kind)
+    hints = _hints(kind)
     fields = {f.name: f for f in dataclasses.fields(kind)}
     problems = [f"unknown field {key!r}" for key in raw if key not in fields]
     values: dict[str, Any] = {}

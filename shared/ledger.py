@@ -221,6 +221,16 @@ class Ledger:
         }
         await self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
 
+    async def get_row(self, run_id: str, tenant_id: str, job: str) -> dict[str, Any] | None:
+        """One (tenant, job) row as the API shows it; None if the run never recorded it."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = await self.table.get_entity(run_id, row_key(tenant_id, job))
+        except ResourceNotFoundError:
+            return None
+        return _row_view(dict(entity))
+
     async def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The run as the API shows it: totals by status, rows, and the derived overall status."""
         run: dict[str, Any] | None = None

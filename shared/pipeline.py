@@ -18,8 +18,8 @@ from shared.errors import Recorded, XtenantError
 from shared.graph import GraphPool
 from shared.identity import TenantCredentials
 from shared.jobs import Mode
+from shared.ledger import FINAL, Ledger
 from shared.ledger import TABLE as RUNS_TABLE
-from shared.ledger import Ledger
 from shared.logcontext import job_context
 from shared.messages import BadMessage, TenantJobMessage, new_run_id
 from shared.runner import Status, run_tenant_job
@@ -217,18 +217,8 @@ async def process_poison(services: Services, body: str, *, message_id: str) -> N
         await services.ledger.record_bad_message(message_id, body, bad)
         return
     with job_context(message.run_id, message.tenant_id, message.job):
-        run = await services.ledger.get_run(message.run_id)
-        row: dict[str, Any] = next(
-            (
-                r
-                for r in (run or {}).get("rows", [])
-                if r["tenant_id"] == message.tenant_id and r["job"] == message.job
-            ),
-            {},
-        )
-        if row.get("status") in {
-            s.value for s in Status if s not in (Status.QUEUED, Status.RUNNING)
-        }:
+        row = await services.ledger.get_row(message.run_id, message.tenant_id, message.job) or {}
+        if Status(row.get("status", Status.QUEUED.value)) in FINAL:
             return  # it finished after all (a late success raced the poisoning)
         last = row.get("message") or "no error recorded"
         error = Recorded(

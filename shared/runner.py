@@ -49,32 +49,6 @@ class TenantResult:
     def retryable(self) -> bool:
         return self.error is not None and self.error.retryable and self.status is Status.FAILED
 
-    def as_record(self) -> dict[str, Any]:
-        record: dict[str, Any] = {
-            "tenant_id": self.tenant_id,
-            "job": self.job,
-            "mode": self.mode.value,
-            "status": self.status.value,
-            "changes_planned": self.changes_planned,
-            "changes_applied": self.changes_applied,
-            "changes": self.changes,
-            "notes": self.notes,
-            "duration_s": round(self.duration_s, 3),
-            "graph_requests": self.graph_requests,
-        }
-        record.update(_error_fields(self.error))
-        return record
-
-
-def _error_fields(error: XtenantError | None) -> dict[str, Any]:
-    if error is None:
-        return {"error_class": None, "message": None, "remediation": None}
-    return {
-        "error_class": error.error_class,
-        "message": error.message,
-        "remediation": error.remediation,
-    }
-
 
 async def run_tenant_job(
     pool: GraphPool,
@@ -96,10 +70,8 @@ async def run_tenant_job(
         _record_plan(result, plan)
         if result.mode is Mode.APPLY and plan.changes:
             _record_outcomes(result, await definition.apply(session, plan))
-        else:
+        else:  # plan mode, or nothing to apply
             result.status = Status.PLANNED if plan.changes else Status.NO_CHANGES
-            if result.mode is Mode.APPLY:
-                result.status = Status.NO_CHANGES
     except NotLicensed as exc:
         result.status, result.error = Status.NOT_LICENSED, exc
     except XtenantError as exc:

@@ -15,8 +15,8 @@ import logging
 
 import azure.functions as func
 
-from shared import api, logcontext, onboarding, pipeline
-from shared.pipeline import Services
+from shared import api, logcontext, messages, onboarding, pipeline
+from shared.services import Services
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 logcontext.install()
@@ -55,14 +55,14 @@ async def scheduled_run(timer: func.TimerRequest) -> None:
     log.info("scheduled run %s: %d messages", started.run_id, started.messages)
 
 
-@app.queue_trigger(arg_name="msg", queue_name=pipeline.QUEUE, connection="AzureWebJobsStorage")
+@app.queue_trigger(arg_name="msg", queue_name=messages.QUEUE, connection="AzureWebJobsStorage")
 async def tenant_job(msg: func.QueueMessage) -> None:
     body = msg.get_body().decode("utf-8", errors="replace")
     await pipeline.process_message(await services(), body, message_id=msg.id or "")
 
 
 @app.queue_trigger(
-    arg_name="msg", queue_name=pipeline.POISON_QUEUE, connection="AzureWebJobsStorage"
+    arg_name="msg", queue_name=messages.POISON_QUEUE, connection="AzureWebJobsStorage"
 )
 async def tenant_job_poison(msg: func.QueueMessage) -> None:
     body = msg.get_body().decode("utf-8", errors="replace")

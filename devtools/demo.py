@@ -98,7 +98,7 @@ async def scheduled_run(api: Api, host: DevHost) -> str:
     before = host.counts()
     await host.fire_timers()
     runs = (await api.call("GET", "/api/runs"))["runs"]
-    run_id = next(r["run_id"] for r in runs if r["requested_by"] == "schedule")
+    run_id = next(r["run_id"] for r in runs if r["origin"] == "schedule")
     await drain(host, "apply", before)
     return str(run_id)
 

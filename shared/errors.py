@@ -20,7 +20,8 @@
     ├── TransientError                yes        nothing: retried, then redelivered
     │   └── LoopDetected              yes        back off hard; a caching bug (50196)
     ├── UnexpectedError               no         read the message; report it
-    └── Recorded                      -          a skip or a give-up, under the class it had
+    ├── TenantSkipped                 -          a row skipped because of its tenant's health
+    └── DeliveriesExhausted           -          a row whose message went to the poison queue
 
 Codes are Entra's AADSTS numbers (https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
 React to the code, never to the text: the text changes, the code does not.
@@ -29,6 +30,7 @@ React to the code, never to the text: the text changes, the code does not.
 from __future__ import annotations
 
 import asyncio
+import enum
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -42,6 +44,16 @@ from azure.core.exceptions import (
 )
 
 
+class HealthEffect(enum.StrEnum):
+    """What a failure does to its tenant's health (the breaker in tenants.py).
+
+    Values are the health statuses they lead to.
+    """
+
+    NEEDS_CONSENT = "needs_consent"
+    MISCONFIGURED = "misconfigured"
+
+
 class XtenantError(Exception):
     """Base of every error xtenant reports about a tenant or its own identity."""
 
@@ -49,7 +61,7 @@ class XtenantError(Exception):
     error_class: str = "error"
     retryable: ClassVar[bool] = False
     #: what the tenant breaker records for this failure (see tenants.py): None = no change
-    health: ClassVar[str | None] = None
+    health: ClassVar[HealthEffect | None] = None
 
     def __init__(
         self,
@@ -84,22 +96,22 @@ class TenantAuthError(XtenantError):
     """The tenant refuses the app for a reason retrying will not change."""
 
     error_class = "tenant_auth_error"
-    health = "misconfigured"
+    health = HealthEffect.MISCONFIGURED
 
 
 class TenantNotOnboarded(TenantAuthError):
     error_class = "tenant_not_onboarded"
-    health = "needs_consent"
+    health = HealthEffect.NEEDS_CONSENT
 
 
 class ConsentMissing(TenantAuthError):
     error_class = "consent_missing"
-    health = "needs_consent"
+    health = HealthEffect.NEEDS_CONSENT
 
 
 class PermissionMissing(TenantAuthError):
     error_class = "permission_missing"
-    health = "needs_consent"
+    health = HealthEffect.NEEDS_CONSENT
 
 
 class FederationMisconfigured(TenantAuthError):
@@ -165,13 +177,22 @@ class UnexpectedError(XtenantError):
     error_class = "unexpected"
 
 
-class Recorded(XtenantError):
-    """A failure reported under a class decided at run time: a tenant skipped because of its
-    health (`needs_consent`, `quarantined`...), or a message that exhausted its deliveries."""
+class _RecordedUnderClass(XtenantError):
+    """A row outcome reported under an error class decided at run time."""
 
     def __init__(self, error_class: str, message: str, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.error_class = error_class
+
+
+class TenantSkipped(_RecordedUnderClass):
+    """A row not run because of its tenant's health (`needs_consent`, `quarantined`...);
+    the class is the health that refused it."""
+
+
+class DeliveriesExhausted(_RecordedUnderClass):
+    """A row whose message kept failing and went to the poison queue; the class is the one of
+    the last failure recorded for it."""
 
 
 def _consent(url: str | None) -> str:

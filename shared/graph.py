@@ -21,7 +21,8 @@ import httpx
 from shared.batch import BatchItem, BatchResult, run_batch
 from shared.errors import TransientError, XtenantError, classify_graph, graph_error
 from shared.graph_http import error_map, expand_once, http_client
-from shared.identity import TenantCredentials, validate_tenant_id
+from shared.identity import TenantCredentials
+from shared.ids import validate_tenant_id
 from shared.retry import (
     NOT_PROCESSED_STATUS,
     RetryBudget,

@@ -25,12 +25,12 @@ from azure.core.credentials_async import AsyncTokenCredential
 
 from shared.errors import (
     AssertionExpired,
-    InvalidTenantId,
     ManagedIdentityUnavailable,
     XtenantError,
     classify,
 )
-from shared.settings import AuthMode, Settings, is_guid
+from shared.ids import validate_tenant_id
+from shared.settings import AuthMode, Settings
 
 if TYPE_CHECKING:  # aiohttp is imported on first use: `import function_app` skips its ~0.2 s
     import aiohttp
@@ -41,21 +41,6 @@ log = logging.getLogger(__name__)
 #: Refresh the MI assertion this long before it expires: Entra refuses an assertion outside
 #: its time window (AADSTS700024) and a token request can take a few seconds end to end.
 ASSERTION_REFRESH_MARGIN_S = 300.0
-
-
-def validate_tenant_id(tenant_id: str) -> str:
-    """Return the tenant id in canonical lower case, or raise InvalidTenantId.
-
-    A tenant id goes into the token URL path: only a GUID may get there (no `../x`, no host).
-    """
-    candidate = tenant_id.strip() if isinstance(tenant_id, str) else ""
-    if not is_guid(candidate):
-        shown = repr(tenant_id)[:60]
-        raise InvalidTenantId(
-            f"tenant id must be a GUID like 00000000-0000-0000-0000-000000000000, got {shown}",
-            remediation="Use the tenant's directory (tenant) id from Entra ID, not a domain name.",
-        )
-    return candidate.lower()
 
 
 class _ClosableCredential(AsyncTokenCredential, Protocol):

@@ -12,10 +12,13 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import XtenantError
-from shared.runner import Status, TenantResult
+from shared.results import Mode, RunOrigin, Status, TenantResult
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableClient
 
 TABLE = "xtenantruns"
 RUN_ROW = "run"
@@ -33,6 +36,10 @@ FINAL = frozenset(
 SUCCEEDED = frozenset({Status.CHANGED, Status.NO_CHANGES, Status.PLANNED, Status.NOT_LICENSED})
 #: Azure Tables caps a string property at 64 KiB (32K UTF-16 characters).
 _MAX_TEXT = 30_000
+
+
+#: A scheduled run's mode and job: each row takes its tenant's enrolment (shown as such).
+ENROLLED = "enrolled"
 
 
 def row_key(tenant_id: str, job: str) -> str:
@@ -80,7 +87,7 @@ def _error_fields(error: XtenantError | None) -> dict[str, Any]:
 
 
 class Ledger:
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: TableClient) -> None:
         self.table = table
 
     async def ensure_table(self) -> None:
@@ -94,17 +101,22 @@ class Ledger:
         run_id: str,
         rows: list[tuple[str, str]],
         *,
-        mode: str,
+        origin: RunOrigin,
         requested_by: str,
+        mode: Mode | None = None,
         job: str | None = None,
     ) -> None:
-        """Write the run and one `queued` row per (tenant, job), 100 per transaction."""
+        """Write the run and one `queued` row per (tenant, job), 100 per transaction.
+
+        A scheduled run has no one mode or job (None): each row follows its enrolment.
+        """
         await self.table.upsert_entity(
             {
                 "PartitionKey": run_id,
                 "RowKey": RUN_ROW,
-                "mode": mode,
-                "job": job or "(enrolled)",
+                "origin": origin.value,
+                "mode": mode.value if mode else ENROLLED,
+                "job": job or ENROLLED,
                 "requested_by": requested_by,
                 "requested_at": _now(),
                 "rows": len(rows),
@@ -132,8 +144,9 @@ class Ledger:
         from azure.core.exceptions import ResourceNotFoundError
 
         key = row_key(tenant_id, job)
+        entity: dict[str, Any]
         try:
-            entity = await self.table.get_entity(run_id, key)
+            entity = dict(await self.table.get_entity(run_id, key))
         except ResourceNotFoundError:
             entity = {
                 "PartitionKey": run_id,
@@ -248,6 +261,7 @@ class Ledger:
         return {
             "run_id": run_id,
             "status": overall_status(statuses),
+            "origin": run.get("origin"),
             "mode": run.get("mode"),
             "job": run.get("job"),
             "requested_by": run.get("requested_by"),
@@ -266,6 +280,7 @@ class Ledger:
         return [
             {
                 "run_id": e["PartitionKey"],
+                "origin": e.get("origin"),
                 "mode": e.get("mode"),
                 "job": e.get("job"),
                 "requested_by": e.get("requested_by"),
@@ -274,10 +289,6 @@ class Ledger:
             }
             for e in runs[:limit]
         ]
-
-    async def bad_messages(self) -> list[dict[str, Any]]:
-        query = self.table.query_entities("PartitionKey eq @p", parameters={"p": BAD_MESSAGES})
-        return [dict(e) async for e in query]
 
 
 def _row_view(entity: dict[str, Any]) -> dict[str, Any]:

@@ -26,10 +26,6 @@ def job_context(run_id: str, tenant_id: str, job: str) -> Iterator[None]:
         _CONTEXT.reset(token)
 
 
-def current() -> dict[str, str] | None:
-    return _CONTEXT.get()
-
-
 class JobContextFilter(logging.Filter):
     """Adds run_id / tenant_id / job to records logged inside a job_context."""
 

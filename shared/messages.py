@@ -1,26 +1,29 @@
-"""The queue message: one (run, tenant, job), versioned JSON.
+"""The queue message: one (run, tenant, job), versioned JSON, and the queues it travels on.
 
-    {"v": 1, "run_id": "...", "tenant_id": "<guid>", "job": "guest-cleanup", "mode": "apply",
-     "params": {...}, "requested_at": "2026-11-28T22:00:00+00:00", "requested_by": "schedule"}
+    {"v": 2, "run_id": "...", "tenant_id": "<guid>", "job": "guest-cleanup", "mode": "apply",
+     "params": {...}, "origin": "schedule", "requested_at": "2026-11-28T22:00:00+00:00",
+     "requested_by": "schedule"}
 
 A message that cannot be read is a BadMessage: recorded and completed, never retried (retrying
-cannot fix it). Unknown versions are bad messages too: an older worker must not guess.
+cannot fix it). Other versions are bad messages too: a worker must not guess what they mean.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from shared.errors import XtenantError
-from shared.jobs import JOBS, Mode
-from shared.settings import is_guid
+from shared.ids import is_guid, is_run_id
+from shared.jobs import JOBS
+from shared.results import Mode, RunOrigin
 
-VERSION = 1
-_RUN_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+VERSION = 2
+#: The work queue; the Functions host moves a message that failed maxDequeueCount times to
+#: `<queue>-poison` (docs/decisions.md#queue-settings).
+QUEUE = "tenant-jobs"
+POISON_QUEUE = f"{QUEUE}-poison"
 
 
 class BadMessage(XtenantError, ValueError):
@@ -38,14 +41,6 @@ class BadMessage(XtenantError, ValueError):
         )
 
 
-def new_run_id(now: datetime | None = None) -> str:
-    """Sortable and unique: `20261128T220000Z-<8 hex>`."""
-    import uuid
-
-    moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return f"{moment}-{uuid.uuid4().hex[:8]}"
-
-
 @dataclass(frozen=True)
 class TenantJobMessage:
     run_id: str
@@ -53,17 +48,18 @@ class TenantJobMessage:
     job: str
     mode: Mode
     params: dict[str, Any] = field(default_factory=dict)
+    origin: RunOrigin = RunOrigin.MANUAL
     requested_at: str = ""
-    requested_by: str = "schedule"
+    requested_by: str = ""
     v: int = VERSION
 
     @property
     def scheduled(self) -> bool:
-        return self.requested_by == "schedule"
+        return self.origin is RunOrigin.SCHEDULE
 
     def to_json(self) -> str:
         body = asdict(self)
-        body["mode"] = self.mode.value
+        body["mode"], body["origin"] = self.mode.value, self.origin.value
         return json.dumps(body, separators=(",", ":"), sort_keys=True)
 
     @classmethod
@@ -85,28 +81,35 @@ class TenantJobMessage:
             job=data["job"],
             mode=Mode(data["mode"]),
             params=data.get("params") or {},
+            origin=RunOrigin(data["origin"]),
             requested_at=data["requested_at"],
             requested_by=data["requested_by"],
         )
 
 
+_TEXT_FIELDS = ("run_id", "tenant_id", "job", "mode", "origin", "requested_at", "requested_by")
+
+
 def _problems(data: dict[str, Any]) -> list[str]:
     if data.get("v") != VERSION:
         return [f"unsupported version v={data.get('v')!r} (this worker reads v={VERSION})"]
-    problems = []
-    for name in ("run_id", "tenant_id", "job", "mode", "requested_at", "requested_by"):
-        if not isinstance(data.get(name), str) or not data[name]:
-            problems.append(f"{name} must be a non-empty string")
+    problems = [
+        f"{name} must be a non-empty string"
+        for name in _TEXT_FIELDS
+        if not isinstance(data.get(name), str) or not data[name]
+    ]
     if problems:
         return problems
-    if not _RUN_ID.match(data["run_id"]):
+    if not is_run_id(data["run_id"]):
         problems.append("run_id must be 1-64 letters, digits or dashes")
     if not is_guid(data["tenant_id"]):
         problems.append("tenant_id must be a GUID")
     if data["job"] not in JOBS:
         problems.append(f"unknown job {data['job']!r}")
-    if data["mode"] not in {m.value for m in Mode}:
+    if data["mode"] not in Mode._value2member_map_:
         problems.append("mode must be plan or apply")
+    if data["origin"] not in RunOrigin._value2member_map_:
+        problems.append("origin must be schedule or manual")
     if not isinstance(data.get("params", {}), dict):
         problems.append("params must be an object")
     return problems

@@ -26,8 +26,8 @@ from typing import Any
 from shared.errors import PermissionMissing, XtenantError, classify
 from shared.graph import GraphSession
 from shared.jobs import JOBS
-from shared.pipeline import Services
 from shared.retry import RetryBudget
+from shared.services import Services
 
 #: Seconds the check may spend on retries: it answers an HTTP request a person waits for.
 CHECK_BUDGET_S = 20.0

@@ -6,85 +6,30 @@ here knows about the Functions host.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.errors import Recorded, XtenantError
-from shared.graph import GraphPool
-from shared.identity import TenantCredentials
-from shared.jobs import Mode
-from shared.ledger import FINAL, Ledger
-from shared.ledger import TABLE as RUNS_TABLE
+from shared.errors import DeliveriesExhausted, TenantSkipped, XtenantError
+from shared.ids import new_run_id
+from shared.ledger import FINAL
 from shared.logcontext import job_context
-from shared.messages import BadMessage, TenantJobMessage, new_run_id
-from shared.runner import Status, run_tenant_job
-from shared.settings import Settings
-from shared.storage import Storage, storage_config
-from shared.tenants import TABLE as TENANTS_TABLE
-from shared.tenants import Health, TenantRegistry
+from shared.messages import QUEUE, BadMessage, TenantJobMessage
+from shared.results import Mode, RunOrigin, Status
+from shared.runner import run_tenant_job
+from shared.services import Services
+from shared.tenants import Health
 
 log = logging.getLogger(__name__)
 
-QUEUE = "tenant-jobs"
-POISON_QUEUE = f"{QUEUE}-poison"
 #: How many queue sends run at once while fanning out a large run.
 _ENQUEUE_CONCURRENCY = 32
 
 
 class RetryLater(Exception):
     """Raised to the host so it redelivers the message (a transient failure, budget spent)."""
-
-
-@dataclass
-class Services:
-    """Everything that talks to the network, built once per worker process and reused."""
-
-    settings: Settings
-    storage: Storage
-    credentials: TenantCredentials
-    pool: GraphPool
-    registry: TenantRegistry
-    ledger: Ledger
-    queue: Any
-    _ready: bool = field(default=False, repr=False)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Services:
-        env = os.environ if env is None else env
-        settings = Settings.from_env(env)
-        storage = Storage(storage_config(env))
-        credentials = TenantCredentials(settings)
-        return cls(
-            settings=settings,
-            storage=storage,
-            credentials=credentials,
-            pool=GraphPool(settings, credentials),
-            registry=TenantRegistry(storage.table(TENANTS_TABLE)),
-            ledger=Ledger(storage.table(RUNS_TABLE)),
-            queue=storage.queue(QUEUE),
-        )
-
-    async def ready(self) -> Services:
-        """Create the tables and queue on first use (idempotent; cheap after the first call)."""
-        if not self._ready:
-            from azure.core.exceptions import ResourceExistsError
-
-            await self.registry.ensure_table()
-            await self.ledger.ensure_table()
-            with contextlib.suppress(ResourceExistsError):
-                await self.queue.create_queue()
-            self._ready = True
-        return self
-
-    async def close(self) -> None:
-        await self.pool.close()
-        await self.credentials.close()
-        await self.storage.close()
 
 
 @dataclass(frozen=True)
@@ -97,42 +42,59 @@ async def start_scheduled_run(services: Services) -> RunStarted:
     """Every enabled tenant x every job it is enrolled in, with that enrolment's mode/params."""
     tenants = [t for t in await services.registry.list() if t.enabled]
     work = [
-        (t.tenant_id, job, e.mode.value, e.params)
+        _Work(t.tenant_id, job, e.mode, e.params)
         for t in tenants
         for job, e in sorted(t.enrolments.items())
     ]
-    return await _start(services, work, requested_by="schedule", mode="(enrolled)")
+    return await _start(services, work, origin=RunOrigin.SCHEDULE, requested_by="schedule")
 
 
 async def start_manual_run(
     services: Services,
     *,
     job: str,
-    mode: str,
+    mode: Mode,
     tenant_ids: Iterable[str],
     params: Mapping[str, Any],
     requested_by: str,
 ) -> RunStarted:
-    work = [(tid, job, mode, dict(params)) for tid in tenant_ids]
-    return await _start(services, work, requested_by=requested_by, mode=mode, job=job)
+    work = [_Work(tid, job, mode, dict(params)) for tid in tenant_ids]
+    return await _start(
+        services, work, origin=RunOrigin.MANUAL, requested_by=requested_by, mode=mode, job=job
+    )
+
+
+@dataclass(frozen=True)
+class _Work:
+    tenant_id: str
+    job: str
+    mode: Mode
+    params: dict[str, Any]
 
 
 async def _start(
     services: Services,
-    work: list[tuple[str, str, str, dict[str, Any]]],
+    work: list[_Work],
     *,
+    origin: RunOrigin,
     requested_by: str,
-    mode: str,
+    mode: Mode | None = None,
     job: str | None = None,
 ) -> RunStarted:
     """Ledger rows first (so nothing runs unrecorded), then one message per row."""
     run_id = new_run_id()
     now = datetime.now(UTC).isoformat()
     await services.ledger.start_run(
-        run_id, [(t, j) for t, j, _, _ in work], mode=mode, requested_by=requested_by, job=job
+        run_id,
+        [(w.tenant_id, w.job) for w in work],
+        origin=origin,
+        requested_by=requested_by,
+        mode=mode,
+        job=job,
     )
     messages = [
-        TenantJobMessage(run_id, t, j, Mode(m), p, now, requested_by) for t, j, m, p in work
+        TenantJobMessage(run_id, w.tenant_id, w.job, w.mode, w.params, origin, now, requested_by)
+        for w in work
     ]
     gate = asyncio.Semaphore(_ENQUEUE_CONCURRENCY)
 
@@ -168,7 +130,9 @@ async def _work(services: Services, message: TenantJobMessage) -> Status:
         log.info("already %s: skipping redelivered message", claim.status.value)
         return claim.status
     now = datetime.now(UTC)
-    refused = await services.registry.admit(message.tenant_id, scheduled=message.scheduled, now=now)
+    refused = await services.registry.refusal(
+        message.tenant_id, scheduled=message.scheduled, now=now
+    )
     if refused is not None:
         await ledger.skip(message.run_id, message.tenant_id, message.job, _skip_reason(refused))
         log.info("skipped: tenant is %s", refused.status.value)
@@ -200,7 +164,7 @@ async def _work(services: Services, message: TenantJobMessage) -> Status:
 def _skip_reason(health: Health) -> XtenantError:
     last = health.last_error or {}
     until = health.quarantined_until.isoformat() if health.quarantined_until else ""
-    return Recorded(
+    return TenantSkipped(
         health.status.value,
         f"tenant is {health.status.value}"
         + (f" until {until}" if until else "")
@@ -221,7 +185,7 @@ async def process_poison(services: Services, body: str, *, message_id: str) -> N
         if Status(row.get("status", Status.QUEUED.value)) in FINAL:
             return  # it finished after all (a late success raced the poisoning)
         last = row.get("message") or "no error recorded"
-        error = Recorded(
+        error = DeliveriesExhausted(
             row.get("error_class") or "poisoned",
             f"gave up after {row.get('attempts', '?')} attempts; last error: {last}",
             tenant_id=message.tenant_id,

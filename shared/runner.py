@@ -6,48 +6,17 @@ exception — so one tenant failing can neither stop nor hide another. Only canc
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from shared.errors import NotLicensed, UnexpectedError, XtenantError
 from shared.graph import GraphPool
-from shared.jobs import ChangeOutcome, Mode, Plan, get_job
+from shared.jobs import ChangeOutcome, Plan, get_job
+from shared.results import Mode, Status, TenantResult
 
 log = logging.getLogger(__name__)
-
-
-class Status(enum.StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    CHANGED = "changed"
-    NO_CHANGES = "no_changes"
-    PLANNED = "planned"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    NOT_LICENSED = "not_licensed"
-
-
-@dataclass
-class TenantResult:
-    tenant_id: str
-    job: str
-    mode: Mode
-    status: Status
-    changes_planned: int = 0
-    changes_applied: int = 0
-    changes: list[dict[str, Any]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    error: XtenantError | None = None
-    duration_s: float = 0.0
-    graph_requests: int = 0
-
-    @property
-    def retryable(self) -> bool:
-        return self.error is not None and self.error.retryable and self.status is Status.FAILED
 
 
 async def run_tenant_job(

@@ -90,7 +90,7 @@ _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 
 def is_guid(value: str) -> bool:
     """True for the canonical 8-4-4-4-12 hex form Entra uses for tenant and client ids."""
-    return bool(_GUID.match(value))
+    return _GUID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -111,13 +111,20 @@ class Settings:
         """The one scope every tenant token is requested for (app-only: `/.default`)."""
         return f"{self.graph_endpoint}/.default"
 
-    def admin_consent_url(self, tenant_id: str) -> str:
+    def admin_consent_url(
+        self, tenant: str, *, redirect_uri: str | None = None, state: str | None = None
+    ) -> str:
         """Where a tenant's admin grants the app its permissions (v2 `adminconsent` endpoint).
 
+        `tenant` is a tenant id or `organizations`. The only place this URL is built.
         https://learn.microsoft.com/entra/identity-platform/v2-admin-consent
         """
-        query = urlencode({"client_id": self.app_client_id, "scope": self.graph_scope})
-        return f"{self.authority_host}/{tenant_id}/v2.0/adminconsent?{query}"
+        fields = {"client_id": self.app_client_id, "scope": self.graph_scope}
+        if redirect_uri is not None:
+            fields["redirect_uri"] = redirect_uri
+        if state is not None:
+            fields["state"] = state
+        return f"{self.authority_host}/{tenant}/v2.0/adminconsent?{urlencode(fields)}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -12,9 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shared.settings import SettingsError
+
+if TYPE_CHECKING:  # the SDKs are imported on first use, not by `import function_app`
+    from azure.data.tables.aio import TableClient
+    from azure.identity.aio import ManagedIdentityCredential
+    from azure.storage.queue.aio import QueueClient
 
 PREFIX = "AzureWebJobsStorage"
 #: Storage DNS suffix per cloud, for `__accountName`.
@@ -71,10 +76,10 @@ class Storage:
 
     def __init__(self, config: StorageConfig) -> None:
         self.config = config
-        self._credential: Any = None
-        self._clients: list[Any] = []
+        self._credential: ManagedIdentityCredential | None = None
+        self._clients: list[QueueClient | TableClient] = []
 
-    def _identity(self) -> Any:
+    def _identity(self) -> ManagedIdentityCredential:
         if self._credential is None:
             from azure.identity.aio import ManagedIdentityCredential
 
@@ -83,7 +88,7 @@ class Storage:
             )
         return self._credential
 
-    def queue(self, name: str) -> Any:
+    def queue(self, name: str) -> QueueClient:
         """A QueueClient that speaks the Functions trigger's default encoding (base64)."""
         from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
         from azure.storage.queue.aio import QueueClient
@@ -107,7 +112,7 @@ class Storage:
         self._clients.append(client)
         return client
 
-    def table(self, name: str) -> Any:
+    def table(self, name: str) -> TableClient:
         from azure.data.tables.aio import TableClient
 
         if self.config.connection_string:

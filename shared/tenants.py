@@ -14,13 +14,21 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import XtenantError
-from shared.identity import validate_tenant_id
-from shared.jobs import Mode, get_job
+from shared.ids import validate_tenant_id
+from shared.results import Mode
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableClient
+
+#: Checks one enrolment's params for its job; raises XtenantError or ValueError naming problems.
+#: Passed in by the API so that the registry does not import every job to validate a body.
+ParamsCheck = Callable[[str, Mapping[str, Any]], None]
 
 TABLE = "xtenanttenants"
 _PARTITION = "tenant"
@@ -59,8 +67,8 @@ class Health:
 
     def after_failure(self, error: XtenantError, *, now: datetime, breaker: Breaker) -> Health:
         record = error.as_record()
-        if error.health in (HealthStatus.NEEDS_CONSENT, HealthStatus.MISCONFIGURED):
-            return Health(HealthStatus(error.health), self.consecutive_failures + 1, record)
+        if error.health is not None:
+            return Health(HealthStatus(error.health.value), self.consecutive_failures + 1, record)
         if not error.retryable:
             return self  # a job-level refusal (bad request, not found) says nothing of the tenant
         failures = self.consecutive_failures + 1
@@ -109,7 +117,7 @@ class InvalidTenant(XtenantError, ValueError):
     error_class = "invalid_tenant"
 
 
-def tenant_from_request(tenant_id: str, body: Any) -> Tenant:
+def tenant_from_request(tenant_id: str, body: Any, *, check_params: ParamsCheck) -> Tenant:
     """Validate a PUT body {name, enabled, enrolments: {job: {mode, params}}}; all problems."""
     tid = validate_tenant_id(tenant_id)
     if not isinstance(body, dict):
@@ -122,7 +130,7 @@ def tenant_from_request(tenant_id: str, body: Any) -> Tenant:
         problems.append("name must be a string of at most 256 characters")
     if not isinstance(enabled, bool):
         problems.append("enabled must be true or false")
-    enrolments = _enrolments(body.get("enrolments", {}), problems)
+    enrolments = _enrolments(body.get("enrolments", {}), problems, check_params)
     if problems:
         raise InvalidTenant(
             "invalid tenant: " + "; ".join(problems),
@@ -131,18 +139,19 @@ def tenant_from_request(tenant_id: str, body: Any) -> Tenant:
     return Tenant(tid, name, enabled, enrolments)
 
 
-def _enrolments(raw: Any, problems: list[str]) -> dict[str, Enrolment]:
+def _enrolments(raw: Any, problems: list[str], check_params: ParamsCheck) -> dict[str, Enrolment]:
     if not isinstance(raw, dict):
         problems.append("enrolments must be an object of job -> {mode, params}")
         return {}
     enrolments = {}
     for job_name, spec in raw.items():
         try:
-            job = get_job(job_name)
-            if not isinstance(spec, dict) or spec.get("mode") not in ("plan", "apply"):
-                raise ValueError("mode must be plan or apply")
-            job.parse_params(spec.get("params") or {})
-            enrolments[job_name] = Enrolment(Mode(spec["mode"]), dict(spec.get("params") or {}))
+            if not isinstance(spec, dict):
+                raise ValueError("must be an object {mode, params}")
+            mode = Mode.parse(spec.get("mode"))
+            params = spec.get("params") or {}
+            check_params(job_name, params)
+            enrolments[job_name] = Enrolment(mode, dict(params))
         except (XtenantError, ValueError) as exc:
             problems.append(f"enrolments.{job_name}: {getattr(exc, 'message', exc)}")
     return enrolments
@@ -185,7 +194,7 @@ def from_entity(entity: dict[str, Any]) -> Tenant:
 class TenantRegistry:
     """Tenants in one Azure Table; health updates use ETags so concurrent jobs do not clobber."""
 
-    def __init__(self, table: Any, *, breaker: Breaker | None = None) -> None:
+    def __init__(self, table: TableClient, *, breaker: Breaker | None = None) -> None:
         self.table = table
         self.breaker = breaker or Breaker()
 
@@ -221,8 +230,8 @@ class TenantRegistry:
         await self.table.delete_entity(_PARTITION, validate_tenant_id(tenant_id))
         return existed
 
-    async def admit(self, tenant_id: str, *, scheduled: bool, now: datetime) -> Health | None:
-        """Whether a job may run now: None if it may, else the health that refuses it.
+    async def refusal(self, tenant_id: str, *, scheduled: bool, now: datetime) -> Health | None:
+        """The health that refuses a job now, or None when the job may run.
 
         A quarantine past its cool-down admits exactly one trial (half-open): the trial pushes
         `quarantined_until` forward with a conditional write, so concurrent messages for the same
@@ -277,7 +286,3 @@ class TenantRegistry:
                 return
             except ResourceModifiedError:
                 continue
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -43,13 +43,14 @@ def _message(spec: dict[str, Any]) -> Any:
     from azure.functions.queue import QueueMessage
 
     body = {
-        "v": 1,
+        "v": 2,
         "run_id": spec["run_id"],
         "tenant_id": spec["tenant_id"],
         "job": "guest-cleanup",
         "mode": "apply",
         "params": {"days": 90},
         "requested_at": datetime.now(UTC).isoformat(),
+        "origin": "manual",
         "requested_by": "bench",
     }
     return QueueMessage(  # type: ignore[no-untyped-call]

@@ -21,10 +21,14 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from devtools.bench.memtable import MemoryQueue, MemoryTable
 from devtools.bench.probe import PhaseResult, Probe
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableClient
+    from azure.storage.queue.aio import QueueClient
 
 JOB = "guest-cleanup"
 PARAMS: dict[str, Any] = {"days": 90}
@@ -42,20 +46,21 @@ def configure_logging(path: Path) -> None:
 
 
 def services(storage: str) -> Any:
-    from shared.pipeline import Services
+    from shared.services import Services
 
     built = Services.from_env()
-    if storage == "memory":
-        built.ledger.table = MemoryTable()
-        built.registry.table = MemoryTable()
-        built.queue = MemoryQueue()
+    if storage == "memory":  # stand-ins with the methods the app calls, typed as the SDK's
+        built.ledger.table = cast("TableClient", MemoryTable())
+        built.registry.table = cast("TableClient", MemoryTable())
+        built.queue = cast("QueueClient", MemoryQueue())
     return built
 
 
 async def prepare(built: Any, tenants: Sequence[str]) -> list[str]:
     """Tables, registered tenants, the run's queued rows; the messages the run would send."""
-    from shared.jobs import Mode
-    from shared.messages import TenantJobMessage, new_run_id
+    from shared.ids import new_run_id
+    from shared.messages import TenantJobMessage
+    from shared.results import Mode, RunOrigin
     from shared.tenants import Tenant
 
     await built.ready()
@@ -63,11 +68,18 @@ async def prepare(built: Any, tenants: Sequence[str]) -> list[str]:
         await built.registry.put(Tenant(tenant_id, f"bench {tenant_id[:8]}", True, {}))
     run_id = new_run_id()
     await built.ledger.start_run(
-        run_id, [(t, JOB) for t in tenants], mode="apply", requested_by="bench", job=JOB
+        run_id,
+        [(t, JOB) for t in tenants],
+        origin=RunOrigin.MANUAL,
+        requested_by="bench",
+        mode=Mode.APPLY,
+        job=JOB,
     )
     now = datetime.now(UTC).isoformat()
     return [
-        TenantJobMessage(run_id, t, JOB, Mode.APPLY, dict(PARAMS), now, "bench").to_json()
+        TenantJobMessage(
+            run_id, t, JOB, Mode.APPLY, dict(PARAMS), RunOrigin.MANUAL, now, "bench"
+        ).to_json()
         for t in tenants
     ]
 

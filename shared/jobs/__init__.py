@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from shared.errors import XtenantError
-from shared.jobs.base import Change, ChangeOutcome, InvalidParams, Job, Mode, Plan
+from shared.jobs.base import Change, ChangeOutcome, InvalidParams, Job, Plan
 from shared.jobs.ensure_group import EnsureGroup
 from shared.jobs.guest_cleanup import GuestCleanup
 from shared.jobs.tenant_baseline import TenantBaseline
+from shared.results import Mode
 
 __all__ = [
     "JOBS",

@@ -8,7 +8,6 @@ crash halfway converges on the next run, because every run plans from the tenant
 from __future__ import annotations
 
 import dataclasses
-import enum
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -17,11 +16,6 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from shared.errors import XtenantError
 from shared.graph import GraphSession
-
-
-class Mode(enum.StrEnum):
-    PLAN = "plan"
-    APPLY = "apply"
 
 
 class InvalidParams(XtenantError, ValueError):

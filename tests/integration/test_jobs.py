@@ -16,7 +16,8 @@ from devtools.fakecloud import FakeCloud, Fault
 from shared.errors import PermissionMissing
 from shared.graph import GraphPool
 from shared.jobs.tenant_baseline import CONSENT_POLICIES
-from shared.runner import Status, TenantResult, run_tenant_job
+from shared.results import Status, TenantResult
+from shared.runner import run_tenant_job
 from tests.integration.graph_support import (
     KEPT_GUESTS,
     NICKNAME,

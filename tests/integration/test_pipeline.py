@@ -90,6 +90,29 @@ async def test_a_tenant_that_needs_consent_is_skipped_by_the_next_schedule_with_
     assert len(cloud.requests(service="token", tenant_id=tenant_id)) == 1
 
 
+async def test_a_manual_run_cannot_pass_as_scheduled(cloud: FakeCloud, stack: Stack) -> None:
+    # given a tenant the schedule skips because it needs consent
+    await stack.clear_registry()
+    tenant_id = new_tenant(cloud, "consent_missing")
+    await stack.register(tenant_id, {"tenant-baseline": {"mode": "plan", "params": {}}})
+    await stack.host.fire_timers()
+    await stack.host.drain(timeout_s=60)
+    body = {"job": "tenant-baseline", "mode": "plan", "tenants": [tenant_id]}
+
+    # when a caller claims to be the schedule, and then asks plainly
+    forged = await stack.call("POST", "/api/runs", {**body, "requested_by": "schedule"})
+    run_id = await stack.run("tenant-baseline", [tenant_id], mode="plan")
+    await stack.host.drain(timeout_s=60)
+    run = await stack.status(run_id)
+
+    # then the claim is refused, and the manual run tries the tenant instead of skipping it
+    assert forged.status_code == 400
+    assert "unknown field 'requested_by'" in forged.text
+    assert run["origin"] == "manual"
+    assert run["rows"][0]["status"] == "failed"
+    assert run["rows"][0]["error_class"] == "consent_missing"
+
+
 async def test_a_redelivered_message_is_not_applied_twice(cloud: FakeCloud, stack: Stack) -> None:
     tenant_id = new_tenant(cloud)
     await stack.register(tenant_id)
@@ -99,13 +122,14 @@ async def test_a_redelivered_message_is_not_applied_twice(cloud: FakeCloud, stac
 
     # the same message again, as the queue does after a lost acknowledgement
     message = {
-        "v": 1,
+        "v": 2,
         "run_id": run_id,
         "tenant_id": tenant_id,
         "job": "guest-cleanup",
         "mode": "apply",
         "params": {"days": 90},
         "requested_at": "2026-11-28T00:00:00Z",
+        "origin": "manual",
         "requested_by": "api",
     }
     async with stack.queue("tenant-jobs") as queue:
@@ -219,6 +243,8 @@ async def test_post_runs_answers_202_with_a_status_url_that_works(
 async def test_unknown_and_malformed_run_ids(stack: Stack) -> None:
     assert (await stack.call("GET", "/api/runs/20200101T000000Z-00000000")).status_code == 404
     assert (await stack.call("GET", "/api/runs/not_valid!")).status_code in (400, 404)
+    newline = await stack.call("GET", "/api/runs/20200101T000000Z-00000000%0A")
+    assert newline.status_code in (400, 404)
 
 
 async def test_tenant_registry_endpoints(stack: Stack) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from devtools import infracheck
-from shared import ledger, pipeline, tenants
+from shared import ledger, messages, tenants
 from shared.jobs import JOBS
 from shared.settings import CLOUDS, AuthMode, Cloud, Settings, SettingsError
 from shared.storage import storage_config
@@ -127,7 +127,7 @@ def test_the_storage_account_refuses_keys_and_old_tls() -> None:
 
 
 def test_queues_and_tables_are_the_ones_the_code_uses() -> None:
-    assert main_variable("queueNames") == [pipeline.QUEUE, pipeline.POISON_QUEUE]
+    assert main_variable("queueNames") == [messages.QUEUE, messages.POISON_QUEUE]
     assert main_variable("tableNames") == [tenants.TABLE, ledger.TABLE]
 
 

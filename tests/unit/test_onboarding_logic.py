@@ -11,7 +11,7 @@ import pytest
 
 from shared.errors import ConsentMissing
 from shared.jobs import JOBS
-from shared.onboarding import consent_url, public_base_url
+from shared.onboarding import public_base_url
 from shared.onboarding_check import CheckResult, choose_probe, missing_per_job, token_roles
 from shared.onboarding_pages import callback_page, invalid_state_page
 from shared.settings import Settings
@@ -49,7 +49,7 @@ def test_the_consent_url_is_the_v2_admin_consent_endpoint_of_the_cloud(
     cloud: str, authority: str, scope: str
 ) -> None:
     url = urlsplit(
-        consent_url(settings(cloud), tenant="organizations", redirect_uri="https://h/cb", state="s")
+        settings(cloud).admin_consent_url("organizations", redirect_uri="https://h/cb", state="s")
     )
 
     assert (

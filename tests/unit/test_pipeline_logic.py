@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 
-from shared import errors
-from shared.jobs import Mode
+from shared import api, errors
 from shared.ledger import overall_status
 from shared.messages import BadMessage, TenantJobMessage
-from shared.runner import Status
+from shared.results import Mode, Status
+from shared.services import Services
 from shared.settings import SettingsError
 from shared.storage import storage_config
 from shared.tenants import Breaker, Health, HealthStatus, InvalidTenant, tenant_from_request
@@ -22,13 +23,14 @@ NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 
 def message(**overrides: object) -> str:
     body: dict[str, object] = {
-        "v": 1,
+        "v": 2,
         "run_id": "20261128T120000Z-abcd1234",
         "tenant_id": TENANT,
         "job": "guest-cleanup",
         "mode": "apply",
         "params": {"days": 30},
         "requested_at": NOW.isoformat(),
+        "origin": "schedule",
         "requested_by": "schedule",
     }
     body.update(overrides)
@@ -48,7 +50,10 @@ def test_a_valid_message_round_trips() -> None:
     [
         ("not json", "not JSON"),
         ("[1, 2]", "not a JSON object"),
-        (message(v=2), "unsupported version v=2"),
+        (message(v=1), "unsupported version v=1"),
+        (message(run_id="20261128T120000Z-abcd1234\n"), "run_id must be"),
+        (message(tenant_id=TENANT + "\n"), "tenant_id must be a GUID"),
+        (message(origin="cron"), "origin must be schedule or manual"),
         (message(tenant_id="../x"), "tenant_id must be a GUID"),
         (message(job="wipe"), "unknown job 'wipe'"),
         (message(mode="yolo"), "mode must be plan or apply"),
@@ -143,6 +148,7 @@ def test_tenant_body_is_validated_with_every_problem_listed() -> None:
                     "wipe": {"mode": "apply"},
                 },
             },
+            check_params=api.check_params,
         )
 
     message_text = caught.value.message
@@ -175,3 +181,18 @@ def test_storage_connection_string_or_identity_based_settings() -> None:
 def test_missing_storage_settings_say_what_to_set() -> None:
     with pytest.raises(SettingsError, match="AzureWebJobsStorage__queueServiceUri"):
         storage_config({})
+
+
+async def test_a_run_id_ending_in_a_newline_is_refused_before_storage_is_asked() -> None:
+    no_services = cast(Services, None)  # validation comes first: nothing is looked up
+
+    response = await api.get_run(no_services, "20261128T120000Z-abcd1234\n")
+
+    assert response.status == 400
+    assert response.body == {
+        "error": {
+            "code": "invalid_run_id",
+            "message": "run id must be 1-64 letters, digits or dashes, got "
+            "'20261128T120000Z-abcd1234\\n'",
+        }
+    }

@@ -1,0 +1,133 @@
+"""Admin-consent states: single-use, expiring, kept server-side in the tenants table.
+
+The `state` of an admin-consent link is random, stored (partition `onboarding`) with an expiry,
+and spent exactly once by a conditional write: nothing is signed, so no signing secret exists.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import XtenantError
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableClient
+
+STATE_TTL = timedelta(hours=1)
+_PARTITION = "onboarding"
+_STATE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
+#: Spent and expired states are kept this long (to tell "used" and "expired" from "unknown").
+_KEEP = timedelta(days=1)
+
+
+class InvalidState(XtenantError, ValueError):
+    """The callback's state is unknown, expired or already used: the answer is not trusted."""
+
+    error_class = "invalid_state"
+
+
+@dataclass(frozen=True)
+class PendingConsent:
+    """One `GET /api/onboard`, waiting for Entra's answer."""
+
+    state: str
+    expires_at: datetime
+    redirect_uri: str
+    tenant_hint: str | None = None
+    name: str = ""
+
+
+class ConsentStates:
+    """Single-use, expiring states in the tenants table (partition `onboarding`)."""
+
+    def __init__(self, table: TableClient, *, ttl: timedelta = STATE_TTL) -> None:
+        self.table = table
+        self.ttl = ttl
+
+    async def issue(
+        self, *, redirect_uri: str, now: datetime, tenant_hint: str | None = None, name: str = ""
+    ) -> PendingConsent:
+        await self._purge(now)
+        pending = PendingConsent(
+            secrets.token_urlsafe(32), now + self.ttl, redirect_uri, tenant_hint, name
+        )
+        await self.table.create_entity(
+            {
+                "PartitionKey": _PARTITION,
+                "RowKey": pending.state,
+                "expires_at": pending.expires_at.isoformat(),
+                "redirect_uri": redirect_uri,
+                "tenant_hint": tenant_hint or "",
+                "name": name,
+                "used_at": "",
+            }
+        )
+        return pending
+
+    async def consume(self, state: str, *, now: datetime) -> PendingConsent:
+        """The pending consent for `state`, now spent; InvalidState if it cannot be."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+        if not _STATE.fullmatch(state or ""):
+            raise _unknown()
+        try:
+            found = await self.table.get_entity(_PARTITION, state)
+        except ResourceNotFoundError:
+            raise _unknown() from None
+        entity = dict(found)
+        if entity.get("used_at"):
+            raise _used()
+        if datetime.fromisoformat(entity["expires_at"]) <= now:
+            raise _expired()
+        entity["used_at"] = now.isoformat()
+        try:  # conditional: of two callbacks racing with the same state, one wins
+            await self.table.update_entity(
+                entity, etag=found.metadata["etag"], match_condition=MatchConditions.IfNotModified
+            )
+        except (ResourceModifiedError, ResourceNotFoundError):
+            raise _used() from None
+        return _pending(state, entity)
+
+    async def _purge(self, now: datetime) -> None:
+        """Delete states expired more than a day ago; cheap, and keeps the partition small."""
+        cutoff = (now - _KEEP).isoformat()
+        old = self.table.query_entities(
+            "PartitionKey eq @p and expires_at lt @cutoff",
+            parameters={"p": _PARTITION, "cutoff": cutoff},
+            select=["PartitionKey", "RowKey"],
+        )
+        async for entity in old:
+            await self.table.delete_entity(_PARTITION, entity["RowKey"])
+
+
+def _pending(state: str, entity: dict[str, Any]) -> PendingConsent:
+    return PendingConsent(
+        state,
+        datetime.fromisoformat(entity["expires_at"]),
+        str(entity.get("redirect_uri", "")),
+        str(entity.get("tenant_hint") or "") or None,
+        str(entity.get("name", "")),
+    )
+
+
+def restart(why: str) -> InvalidState:
+    return InvalidState(
+        why, remediation="Ask the operator for a new consent link (GET /api/onboard)."
+    )
+
+
+def _unknown() -> InvalidState:
+    return restart("This consent link is not one this app issued, or it expired long ago.")
+
+
+def _used() -> InvalidState:
+    return restart("This consent link has already been used.")
+
+
+def _expired() -> InvalidState:
+    return restart("This consent link has expired (links are valid for one hour).")

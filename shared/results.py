@@ -1,0 +1,69 @@
+"""What one (tenant, job) comes to, as data: the runner produces it, the ledger records it.
+
+Kept apart from both so that neither imports the other.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.errors import XtenantError
+
+
+class Mode(enum.StrEnum):
+    """What a job may do in a tenant: `plan` reads and reports, `apply` also writes."""
+
+    PLAN = "plan"
+    APPLY = "apply"
+
+    @classmethod
+    def parse(cls, value: object) -> Mode:
+        """The mode named by `value`; ValueError with the one wording every input shares."""
+        if isinstance(value, str) and value in cls._value2member_map_:
+            return cls(value)
+        raise ValueError("mode must be plan or apply")
+
+
+class RunOrigin(enum.StrEnum):
+    """Who started a run, decided by the trigger that started it, never by a request body.
+
+    A scheduled run skips tenants whose health says a person must act first; a manual run
+    tries them (an operator asked for exactly those tenants).
+    """
+
+    SCHEDULE = "schedule"
+    MANUAL = "manual"
+
+
+class Status(enum.StrEnum):
+    """A ledger row's status: one (tenant, job) in one run."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    CHANGED = "changed"
+    NO_CHANGES = "no_changes"
+    PLANNED = "planned"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    NOT_LICENSED = "not_licensed"
+
+
+@dataclass
+class TenantResult:
+    tenant_id: str
+    job: str
+    mode: Mode
+    status: Status
+    changes_planned: int = 0
+    changes_applied: int = 0
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    error: XtenantError | None = None
+    duration_s: float = 0.0
+    graph_requests: int = 0
+
+    @property
+    def retryable(self) -> bool:
+        return self.error is not None and self.error.retryable and self.status is Status.FAILED

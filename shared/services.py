@@ -1,0 +1,73 @@
+"""Everything that talks to the network, built once per worker process and reused by every
+invocation (docs/decisions.md#event-loop): triggers, the API, onboarding and the worker take it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from shared.consent_states import ConsentStates
+from shared.graph import GraphPool
+from shared.identity import TenantCredentials
+from shared.ledger import TABLE as RUNS_TABLE
+from shared.ledger import Ledger
+from shared.messages import QUEUE
+from shared.settings import Settings
+from shared.storage import Storage, storage_config
+from shared.tenants import TABLE as TENANTS_TABLE
+from shared.tenants import TenantRegistry
+
+if TYPE_CHECKING:
+    from azure.storage.queue.aio import QueueClient
+
+
+@dataclass
+class Services:
+    settings: Settings
+    storage: Storage
+    credentials: TenantCredentials
+    pool: GraphPool
+    registry: TenantRegistry
+    consent_states: ConsentStates
+    ledger: Ledger
+    queue: QueueClient
+    _ready: bool = field(default=False, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Services:
+        env = os.environ if env is None else env
+        settings = Settings.from_env(env)
+        storage = Storage(storage_config(env))
+        credentials = TenantCredentials(settings)
+        tenants_table = storage.table(TENANTS_TABLE)
+        return cls(
+            settings=settings,
+            storage=storage,
+            credentials=credentials,
+            pool=GraphPool(settings, credentials),
+            registry=TenantRegistry(tenants_table),
+            consent_states=ConsentStates(tenants_table),
+            ledger=Ledger(storage.table(RUNS_TABLE)),
+            queue=storage.queue(QUEUE),
+        )
+
+    async def ready(self) -> Services:
+        """Create the tables and queue on first use (idempotent; cheap after the first call)."""
+        if not self._ready:
+            from azure.core.exceptions import ResourceExistsError
+
+            await self.registry.ensure_table()
+            await self.ledger.ensure_table()
+            with contextlib.suppress(ResourceExistsError):
+                await self.queue.create_queue()
+            self._ready = True
+        return self
+
+    async def close(self) -> None:
+        await self.pool.close()
+        await self.credentials.close()
+        await self.storage.close()

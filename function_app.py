@@ -15,8 +15,9 @@ import logging
 
 import azure.functions as func
 
-from shared import api, logcontext, messages, onboarding, pipeline
+from shared import api, logcontext, messages, onboarding, pipeline, tenant_api
 from shared.services import Services
+from shared.settings import SettingsError
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 logcontext.install()
@@ -90,7 +91,7 @@ async def post_runs(req: func.HttpRequest) -> func.HttpResponse:
 
 @app.route(route="runs", methods=["GET"])
 async def list_runs(req: func.HttpRequest) -> func.HttpResponse:
-    return _respond(await api.list_runs(await services()))
+    return _respond(await api.list_runs(await services(), dict(req.params)))
 
 
 @app.route(route="runs/{run_id}", methods=["GET"])
@@ -98,24 +99,38 @@ async def get_run(req: func.HttpRequest) -> func.HttpResponse:
     return _respond(await api.get_run(await services(), req.route_params.get("run_id", "")))
 
 
+@app.route(route="bad-messages", methods=["GET"])
+async def bad_messages(req: func.HttpRequest) -> func.HttpResponse:
+    return _respond(await api.bad_messages(await services()))
+
+
 @app.route(route="tenants", methods=["GET"])
 async def list_tenants(req: func.HttpRequest) -> func.HttpResponse:
-    return _respond(await api.list_tenants(await services()))
+    return _respond(await tenant_api.list_tenants(await services()))
 
 
-@app.route(route="tenants/{tenant_id}", methods=["GET", "PUT", "DELETE"])
+@app.route(route="tenants/{tenant_id}", methods=["GET", "PUT", "PATCH", "DELETE"])
 async def tenant(req: func.HttpRequest) -> func.HttpResponse:
     tenant_id = req.route_params.get("tenant_id", "")
-    return _respond(await api.tenant(await services(), req.method, tenant_id, req.get_body()))
+    body = req.get_body()
+    return _respond(await tenant_api.tenant(await services(), req.method, tenant_id, body))
+
+
+@app.route(route="tenants/{tenant_id}/runs", methods=["GET"])
+async def tenant_runs(req: func.HttpRequest) -> func.HttpResponse:
+    tenant_id = req.route_params.get("tenant_id", "")
+    return _respond(await tenant_api.tenant_runs(await services(), tenant_id))
 
 
 @app.route(route="health", methods=["GET"])
 async def health(req: func.HttpRequest) -> func.HttpResponse:
     try:
         ready = await services()
-    except Exception as exc:  # the health endpoint reports configuration problems, never raises
-        return _respond(await api.health(None, exc))
-    return _respond(await api.health(ready, None))
+    except SettingsError as exc:
+        return _respond(api.unhealthy(settings=str(exc)))
+    except Exception as exc:  # storage unreachable while creating the tables: say so, never raise
+        return _respond(api.unhealthy(storage=type(exc).__name__))
+    return _respond(await api.health(ready))
 
 
 def _page(page: onboarding.HtmlPage) -> func.HttpResponse:

@@ -6,16 +6,19 @@ Every bad input gets a 4xx with `{"error": {"code", "message", "problems"?}}`; n
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from shared.errors import InvalidTenantId, XtenantError
+from shared.errors import InvalidTenantId
 from shared.ids import InvalidRunId, validate_run_id, validate_tenant_id
 from shared.jobs import InvalidParams, UnknownJob, get_job
 from shared.pipeline import start_manual_run
 from shared.results import Mode
+from shared.run_views import MAX_PAGE, InvalidQuery, RunFilter
 from shared.services import Services
-from shared.tenants import InvalidTenant, tenant_from_request
+from shared.tenants import Tenant
 
 #: The fields of POST /api/runs. Who asked and from where are never taken from the body: the
 #: origin is the trigger's, the requester the caller's (one value until callers are identified).
@@ -63,14 +66,14 @@ async def post_run(services: Services, body: bytes, *, base_url: str) -> ApiResp
         return error(400, "invalid_json", str(exc))
     if not isinstance(request, dict):
         return error(400, "invalid_request", "the body must be a JSON object")
-    problems, tenant_ids = await _check_run_request(services, request)
+    problems, tenants = await _check_run_request(services, request)
     if problems:
         return error(400, "invalid_request", "the run request is invalid", problems)
     started = await start_manual_run(
         services,
         job=request["job"],
         mode=Mode.parse(request["mode"]),
-        tenant_ids=tenant_ids,
+        tenants=tenants,
         params=request.get("params") or {},
         requested_by=API_CALLER,
     )
@@ -84,7 +87,7 @@ async def post_run(services: Services, body: bytes, *, base_url: str) -> ApiResp
 
 async def _check_run_request(
     services: Services, request: dict[str, Any]
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[Tenant]]:
     problems = [f"unknown field {k!r}" for k in request if k not in _RUN_FIELDS]
     try:
         check_params(str(request.get("job")), request.get("params") or {})
@@ -94,28 +97,30 @@ async def _check_run_request(
         Mode.parse(request.get("mode"))
     except ValueError as exc:
         problems.append(str(exc))
-    tenant_ids, tenant_problems = await _resolve_tenants(services, request.get("tenants"))
-    return problems + tenant_problems, tenant_ids
+    tenants, tenant_problems = await _resolve_tenants(services, request.get("tenants"))
+    return problems + tenant_problems, tenants
 
 
-async def _resolve_tenants(services: Services, raw: Any) -> tuple[list[str], list[str]]:
+async def _resolve_tenants(services: Services, raw: Any) -> tuple[list[Tenant], list[str]]:
     registered = {t.tenant_id: t for t in await services.registry.list()}
     if raw == "all":
-        ids = [tid for tid, t in sorted(registered.items()) if t.enabled]
-        return ids, [] if ids else ["no enabled tenant is registered"]
+        enabled = [t for _, t in sorted(registered.items()) if t.enabled]
+        return enabled, [] if enabled else ["no enabled tenant is registered"]
     if not isinstance(raw, list) or not raw:
         return [], ['tenants must be a non-empty list of tenant ids, or "all"']
-    ids, problems = [], []
+    chosen: dict[str, Tenant] = {}
+    problems = []
     for item in raw:
         try:
-            tid = validate_tenant_id(str(item))
+            tid = validate_tenant_id(item)
         except InvalidTenantId:
             problems.append(f"tenant id {str(item)[:60]!r} is not a GUID")
             continue
         if tid not in registered:
             problems.append(f"tenant {tid} is not registered (PUT /api/tenants/{tid} first)")
-        ids.append(tid)
-    return sorted(set(ids)), problems
+        else:
+            chosen[tid] = registered[tid]
+    return [chosen[tid] for tid in sorted(chosen)], problems
 
 
 async def get_run(services: Services, run_id: str) -> ApiResponse:
@@ -123,56 +128,71 @@ async def get_run(services: Services, run_id: str) -> ApiResponse:
         validate_run_id(run_id)
     except InvalidRunId as exc:
         return error(400, exc.error_class, exc.message)
-    run = await services.ledger.get_run(run_id)
+    run = await services.runs.get_run(run_id)
     if run is None:
         return error(404, "run_not_found", f"no run {run_id}")
     return ApiResponse(200, run)
 
 
-async def list_runs(services: Services) -> ApiResponse:
-    return ApiResponse(200, {"runs": await services.ledger.list_runs()})
+_RUN_FILTERS = ("status", "job", "origin", "since", "until", "limit", "cursor")
 
 
-async def list_tenants(services: Services) -> ApiResponse:
-    tenants = await services.registry.list()
-    return ApiResponse(200, {"tenants": [t.as_record() for t in tenants]})
-
-
-async def tenant(services: Services, method: str, tenant_id: str, body: bytes) -> ApiResponse:
-    """GET | PUT | DELETE /api/tenants/{tenant_id}."""
+async def list_runs(services: Services, query: Mapping[str, str]) -> ApiResponse:
+    """GET /api/runs[?status=&job=&origin=&since=&until=&limit=&cursor=]: newest first."""
     try:
-        tid = validate_tenant_id(tenant_id)
-    except InvalidTenantId as exc:
-        return error(400, exc.error_class, exc.message)
-    if method == "GET":
-        found = await services.registry.get(tid)
-        return (
-            ApiResponse(200, found.as_record())
-            if found
-            else error(404, "tenant_not_found", f"tenant {tid} is not registered")
-        )
-    if method == "DELETE":
-        existed = await services.registry.delete(tid)
-        return ApiResponse(200 if existed else 404, {"deleted": existed, "tenant_id": tid})
+        wanted = _run_filter(query)
+        return ApiResponse(200, await services.runs.list_runs(wanted))
+    except InvalidQuery as exc:
+        return error(400, "invalid_query", str(exc))
+
+
+def _run_filter(query: Mapping[str, str]) -> RunFilter:
+    unknown = sorted(k for k in query if k not in _RUN_FILTERS)
+    if unknown:
+        raise InvalidQuery(f"unknown filter {unknown[0]!r}; use {', '.join(_RUN_FILTERS)}")
+    limit = query.get("limit", "20")
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
+        raise InvalidQuery(f"limit must be a whole number from 1 to {MAX_PAGE}")
+    for name in ("since", "until"):
+        if name in query:
+            _iso_time(name, query[name])
+    return RunFilter(
+        status=query.get("status"),
+        job=query.get("job"),
+        origin=query.get("origin"),
+        since=query.get("since"),
+        until=query.get("until"),
+        limit=int(limit),
+        cursor=query.get("cursor"),
+    )
+
+
+def _iso_time(name: str, value: str) -> None:
     try:
-        new = tenant_from_request(tid, parse_json(body), check_params=check_params)
-    except ValueError as exc:
-        return error(400, getattr(exc, "error_class", "invalid_json"), str(exc))
-    created = await services.registry.get(tid) is None
-    saved = await services.registry.put(new)
-    return ApiResponse(201 if created else 200, saved.as_record())
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidQuery(
+            f"{name} must be an ISO 8601 time, e.g. 2026-11-28T00:00:00+00:00"
+        ) from None
 
 
-async def health(
-    services: Services | None, problem: XtenantError | Exception | None
-) -> ApiResponse:
+async def bad_messages(services: Services) -> ApiResponse:
+    """GET /api/bad-messages: queue messages the worker could not read (never retried)."""
+    return ApiResponse(200, {"bad_messages": await services.runs.bad_messages()})
+
+
+def unhealthy(*, settings: str | None = None, storage: str | None = None) -> ApiResponse:
+    """503 naming what is wrong: the settings (every problem), or storage (the error's type)."""
+    problem = {"settings": settings} if settings is not None else {"storage": storage}
+    return ApiResponse(503, {"status": "unhealthy", **problem})
+
+
+async def health(services: Services) -> ApiResponse:
     """Settings valid and storage reachable; never touches a tenant."""
-    if services is None:
-        return ApiResponse(503, {"status": "unhealthy", "settings": str(problem)})
     try:
         await services.registry.list()
     except Exception as exc:  # report, do not raise: this is the endpoint that says what is wrong
-        return ApiResponse(503, {"status": "unhealthy", "storage": type(exc).__name__})
+        return unhealthy(storage=type(exc).__name__)
     return ApiResponse(
         200,
         {
@@ -185,12 +205,9 @@ async def health(
 
 __all__ = [
     "ApiResponse",
-    "InvalidTenant",
     "error",
     "get_run",
     "health",
     "list_runs",
-    "list_tenants",
     "post_run",
-    "tenant",
 ]

@@ -111,7 +111,7 @@ class ConsentMissing(TenantAuthError):
 
 class PermissionMissing(TenantAuthError):
     error_class = "permission_missing"
-    health = HealthEffect.NEEDS_CONSENT
+    # per (tenant, job): only the job lacking the permission is held back (tenants.py)
 
 
 class FederationMisconfigured(TenantAuthError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -59,6 +58,17 @@ def overall_status(statuses: list[Status]) -> str:
 
 
 @dataclass(frozen=True)
+class RowSpec:
+    """One (tenant, job) a run will do, with the mode and params it will do it with."""
+
+    tenant_id: str
+    job: str
+    mode: Mode
+    params: dict[str, Any]
+    tenant_name: str = ""
+
+
+@dataclass(frozen=True)
 class Claim:
     """What the worker learns when it claims a row: go ahead, or it already finished."""
 
@@ -99,7 +109,7 @@ class Ledger:
     async def start_run(
         self,
         run_id: str,
-        rows: list[tuple[str, str]],
+        rows: list[RowSpec],
         *,
         origin: RunOrigin,
         requested_by: str,
@@ -108,7 +118,8 @@ class Ledger:
     ) -> None:
         """Write the run and one `queued` row per (tenant, job), 100 per transaction.
 
-        A scheduled run has no one mode or job (None): each row follows its enrolment.
+        Each row keeps the mode and params it runs with, so a run can be reviewed and repeated
+        faithfully. A scheduled run has no one mode or job (None): each row has its enrolment's.
         """
         await self.table.upsert_entity(
             {
@@ -122,17 +133,21 @@ class Ledger:
                 "rows": len(rows),
             }
         )
+        queued_at = _now()
         entities = [
             {
                 "PartitionKey": run_id,
-                "RowKey": row_key(t, j),
-                "tenant_id": t,
-                "job": j,
+                "RowKey": row_key(r.tenant_id, r.job),
+                "tenant_id": r.tenant_id,
+                "tenant_name": r.tenant_name[:256],
+                "job": r.job,
+                "mode": r.mode.value,
+                "params": _text(r.params),
                 "status": Status.QUEUED.value,
                 "attempts": 0,
-                "queued_at": _now(),
+                "queued_at": queued_at,
             }
-            for t, j in rows
+            for r in rows
         ]
         for start in range(0, len(entities), 100):
             await self.table.submit_transaction(
@@ -233,75 +248,3 @@ class Ledger:
             **fields,
         }
         await self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
-
-    async def get_row(self, run_id: str, tenant_id: str, job: str) -> dict[str, Any] | None:
-        """One (tenant, job) row as the API shows it; None if the run never recorded it."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            entity = await self.table.get_entity(run_id, row_key(tenant_id, job))
-        except ResourceNotFoundError:
-            return None
-        return _row_view(dict(entity))
-
-    async def get_run(self, run_id: str) -> dict[str, Any] | None:
-        """The run as the API shows it: totals by status, rows, and the derived overall status."""
-        run: dict[str, Any] | None = None
-        rows: list[dict[str, Any]] = []
-        async for entity in self.table.query_entities(
-            "PartitionKey eq @run", parameters={"run": run_id}
-        ):
-            if entity["RowKey"] == RUN_ROW:
-                run = dict(entity)
-            else:
-                rows.append(_row_view(dict(entity)))
-        if run is None:
-            return None
-        statuses = [Status(r["status"]) for r in rows]
-        return {
-            "run_id": run_id,
-            "status": overall_status(statuses),
-            "origin": run.get("origin"),
-            "mode": run.get("mode"),
-            "job": run.get("job"),
-            "requested_by": run.get("requested_by"),
-            "requested_at": run.get("requested_at"),
-            "totals": dict(Counter(s.value for s in statuses)),
-            "rows": sorted(rows, key=lambda r: (r["tenant_id"], r["job"])),
-        }
-
-    async def list_runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The most recent runs first (by start time, to the microsecond), without their rows."""
-        runs = [
-            dict(e)
-            async for e in self.table.query_entities("RowKey eq @row", parameters={"row": RUN_ROW})
-        ]
-        runs.sort(key=lambda e: (e.get("requested_at", ""), e["PartitionKey"]), reverse=True)
-        return [
-            {
-                "run_id": e["PartitionKey"],
-                "origin": e.get("origin"),
-                "mode": e.get("mode"),
-                "job": e.get("job"),
-                "requested_by": e.get("requested_by"),
-                "requested_at": e.get("requested_at"),
-                "rows": e.get("rows"),
-            }
-            for e in runs[:limit]
-        ]
-
-
-def _row_view(entity: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "tenant_id": entity.get("tenant_id"),
-        "job": entity.get("job"),
-        "status": entity.get("status", Status.QUEUED.value),
-        "changes_planned": entity.get("changes_planned", 0),
-        "changes_applied": entity.get("changes_applied", 0),
-        "error_class": entity.get("error_class") or None,
-        "message": entity.get("message") or None,
-        "remediation": entity.get("remediation") or None,
-        "attempts": entity.get("attempts", 0),
-        "duration_s": entity.get("duration_s"),
-        "notes": json.loads(entity["notes"]) if entity.get("notes") else [],
-    }

@@ -124,9 +124,9 @@ async def _register(services: Services, tenant_id: str, name: str) -> None:
 async def _record(services: Services, result: CheckResult, *, now: datetime) -> None:
     """A success heals the tenant; a tenant-level refusal is recorded; a transient one is not."""
     if result.ok:
-        await services.registry.record(result.tenant_id, None, now=now)
+        await services.registry.record(result.tenant_id, None, None, now=now)
     elif result.error is not None and result.error.health is not None:
-        await services.registry.record(result.tenant_id, result.error, now=now)
+        await services.registry.record(result.tenant_id, None, result.error, now=now)
 
 
 async def check(services: Services, tenant_id: str, *, now: datetime | None = None) -> ApiResponse:
@@ -137,7 +137,7 @@ async def check(services: Services, tenant_id: str, *, now: datetime | None = No
     except InvalidTenantId as exc:
         return error(400, exc.error_class, exc.message)
     if await services.registry.get(tid) is None:
-        return error(404, "tenant_not_found", f"tenant {tid} is not registered")
+        return error(404, "tenant_not_registered", f"tenant {tid} is not registered")
     result = await check_connection(services, tid)
     await _record(services, result, now=now or datetime.now(UTC))
     saved = await services.registry.get(tid)

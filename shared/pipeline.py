@@ -14,13 +14,13 @@ from typing import Any
 
 from shared.errors import DeliveriesExhausted, TenantSkipped, XtenantError
 from shared.ids import new_run_id
-from shared.ledger import FINAL
+from shared.ledger import FINAL, RowSpec
 from shared.logcontext import job_context
 from shared.messages import QUEUE, BadMessage, TenantJobMessage
 from shared.results import Mode, RunOrigin, Status
 from shared.runner import run_tenant_job
 from shared.services import Services
-from shared.tenants import Health
+from shared.tenants import Health, Tenant
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ async def start_scheduled_run(services: Services) -> RunStarted:
     """Every enabled tenant x every job it is enrolled in, with that enrolment's mode/params."""
     tenants = [t for t in await services.registry.list() if t.enabled]
     work = [
-        _Work(t.tenant_id, job, e.mode, e.params)
+        RowSpec(t.tenant_id, job, e.mode, e.params, t.name)
         for t in tenants
         for job, e in sorted(t.enrolments.items())
     ]
@@ -54,27 +54,19 @@ async def start_manual_run(
     *,
     job: str,
     mode: Mode,
-    tenant_ids: Iterable[str],
+    tenants: Iterable[Tenant],
     params: Mapping[str, Any],
     requested_by: str,
 ) -> RunStarted:
-    work = [_Work(tid, job, mode, dict(params)) for tid in tenant_ids]
+    work = [RowSpec(t.tenant_id, job, mode, dict(params), t.name) for t in tenants]
     return await _start(
         services, work, origin=RunOrigin.MANUAL, requested_by=requested_by, mode=mode, job=job
     )
 
 
-@dataclass(frozen=True)
-class _Work:
-    tenant_id: str
-    job: str
-    mode: Mode
-    params: dict[str, Any]
-
-
 async def _start(
     services: Services,
-    work: list[_Work],
+    work: list[RowSpec],
     *,
     origin: RunOrigin,
     requested_by: str,
@@ -86,7 +78,7 @@ async def _start(
     now = datetime.now(UTC).isoformat()
     await services.ledger.start_run(
         run_id,
-        [(w.tenant_id, w.job) for w in work],
+        work,
         origin=origin,
         requested_by=requested_by,
         mode=mode,
@@ -131,7 +123,7 @@ async def _work(services: Services, message: TenantJobMessage) -> Status:
         return claim.status
     now = datetime.now(UTC)
     refused = await services.registry.refusal(
-        message.tenant_id, scheduled=message.scheduled, now=now
+        message.tenant_id, message.job, scheduled=message.scheduled, now=now
     )
     if refused is not None:
         await ledger.skip(message.run_id, message.tenant_id, message.job, _skip_reason(refused))
@@ -145,7 +137,9 @@ async def _work(services: Services, message: TenantJobMessage) -> Status:
         params=message.params,
     )
     failed = result.status is Status.FAILED
-    await services.registry.record(message.tenant_id, result.error if failed else None, now=now)
+    await services.registry.record(
+        message.tenant_id, message.job, result.error if failed else None, now=now
+    )
     if result.retryable:
         assert result.error is not None
         await ledger.will_retry(message.run_id, message.tenant_id, message.job, result.error)
@@ -181,7 +175,7 @@ async def process_poison(services: Services, body: str, *, message_id: str) -> N
         await services.ledger.record_bad_message(message_id, body, bad)
         return
     with job_context(message.run_id, message.tenant_id, message.job):
-        row = await services.ledger.get_row(message.run_id, message.tenant_id, message.job) or {}
+        row = await services.runs.get_row(message.run_id, message.tenant_id, message.job) or {}
         if Status(row.get("status", Status.QUEUED.value)) in FINAL:
             return  # it finished after all (a late success raced the poisoning)
         last = row.get("message") or "no error recorded"

@@ -16,6 +16,7 @@ from shared.identity import TenantCredentials
 from shared.ledger import TABLE as RUNS_TABLE
 from shared.ledger import Ledger
 from shared.messages import QUEUE
+from shared.run_views import RunViews
 from shared.settings import Settings
 from shared.storage import Storage, storage_config
 from shared.tenants import TABLE as TENANTS_TABLE
@@ -34,6 +35,7 @@ class Services:
     registry: TenantRegistry
     consent_states: ConsentStates
     ledger: Ledger
+    runs: RunViews
     queue: QueueClient
     _ready: bool = field(default=False, repr=False)
 
@@ -43,7 +45,7 @@ class Services:
         settings = Settings.from_env(env)
         storage = Storage(storage_config(env))
         credentials = TenantCredentials(settings)
-        tenants_table = storage.table(TENANTS_TABLE)
+        tenants_table, runs_table = storage.table(TENANTS_TABLE), storage.table(RUNS_TABLE)
         return cls(
             settings=settings,
             storage=storage,
@@ -51,7 +53,8 @@ class Services:
             pool=GraphPool(settings, credentials),
             registry=TenantRegistry(tenants_table),
             consent_states=ConsentStates(tenants_table),
-            ledger=Ledger(storage.table(RUNS_TABLE)),
+            ledger=Ledger(runs_table),
+            runs=RunViews(runs_table),
             queue=storage.queue(QUEUE),
         )
 

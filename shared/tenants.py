@@ -14,21 +14,19 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import XtenantError
+from shared.errors import PermissionMissing, XtenantError
 from shared.ids import validate_tenant_id
 from shared.results import Mode
 
 if TYPE_CHECKING:
+    from azure.data.tables import TableEntity
     from azure.data.tables.aio import TableClient
 
-#: Checks one enrolment's params for its job; raises XtenantError or ValueError naming problems.
-#: Passed in by the API so that the registry does not import every job to validate a body.
-ParamsCheck = Callable[[str, Mapping[str, Any]], None]
 
 TABLE = "xtenanttenants"
 _PARTITION = "tenant"
@@ -91,9 +89,11 @@ class Tenant:
     enabled: bool = True
     enrolments: dict[str, Enrolment] = field(default_factory=dict)
     health: Health = field(default_factory=Health)
+    #: per job: a job that lacks a permission is held back alone (`needs_consent`), the
+    #: tenant's other jobs go on
+    job_health: dict[str, Health] = field(default_factory=dict)
 
     def as_record(self) -> dict[str, Any]:
-        h = self.health
         return {
             "tenant_id": self.tenant_id,
             "name": self.name,
@@ -102,59 +102,28 @@ class Tenant:
                 job: {"mode": e.mode.value, "params": e.params}
                 for job, e in self.enrolments.items()
             },
-            "health": {
-                "status": h.status.value,
-                "consecutive_failures": h.consecutive_failures,
-                "last_error": h.last_error,
-                "quarantined_until": h.quarantined_until.isoformat()
-                if h.quarantined_until
-                else None,
-            },
+            "health": _health_record(self.health),
+            "job_health": {job: _health_record(h) for job, h in sorted(self.job_health.items())},
         }
 
 
-class InvalidTenant(XtenantError, ValueError):
-    error_class = "invalid_tenant"
+def _health_record(h: Health) -> dict[str, Any]:
+    return {
+        "status": h.status.value,
+        "consecutive_failures": h.consecutive_failures,
+        "last_error": h.last_error,
+        "quarantined_until": h.quarantined_until.isoformat() if h.quarantined_until else None,
+    }
 
 
-def tenant_from_request(tenant_id: str, body: Any, *, check_params: ParamsCheck) -> Tenant:
-    """Validate a PUT body {name, enabled, enrolments: {job: {mode, params}}}; all problems."""
-    tid = validate_tenant_id(tenant_id)
-    if not isinstance(body, dict):
-        raise InvalidTenant("body must be a JSON object")
-    problems: list[str] = [
-        f"unknown field {k!r}" for k in body if k not in ("name", "enabled", "enrolments")
-    ]
-    name, enabled = body.get("name", ""), body.get("enabled", True)
-    if not isinstance(name, str) or len(name) > 256:
-        problems.append("name must be a string of at most 256 characters")
-    if not isinstance(enabled, bool):
-        problems.append("enabled must be true or false")
-    enrolments = _enrolments(body.get("enrolments", {}), problems, check_params)
-    if problems:
-        raise InvalidTenant(
-            "invalid tenant: " + "; ".join(problems),
-            remediation="Fix the listed fields and send the tenant again.",
-        )
-    return Tenant(tid, name, enabled, enrolments)
-
-
-def _enrolments(raw: Any, problems: list[str], check_params: ParamsCheck) -> dict[str, Enrolment]:
-    if not isinstance(raw, dict):
-        problems.append("enrolments must be an object of job -> {mode, params}")
-        return {}
-    enrolments = {}
-    for job_name, spec in raw.items():
-        try:
-            if not isinstance(spec, dict):
-                raise ValueError("must be an object {mode, params}")
-            mode = Mode.parse(spec.get("mode"))
-            params = spec.get("params") or {}
-            check_params(job_name, params)
-            enrolments[job_name] = Enrolment(mode, dict(params))
-        except (XtenantError, ValueError) as exc:
-            problems.append(f"enrolments.{job_name}: {getattr(exc, 'message', exc)}")
-    return enrolments
+def _health_from(raw: dict[str, Any]) -> Health:
+    until = raw.get("quarantined_until")
+    return Health(
+        HealthStatus(raw.get("status", "healthy")),
+        int(raw.get("consecutive_failures", 0)),
+        raw.get("last_error"),
+        datetime.fromisoformat(until) if until else None,
+    )
 
 
 def to_entity(tenant: Tenant) -> dict[str, Any]:
@@ -166,6 +135,7 @@ def to_entity(tenant: Tenant) -> dict[str, Any]:
         "enabled": tenant.enabled,
         "enrolments": json.dumps(record["enrolments"]),
         "health": json.dumps(record["health"]),
+        "job_health": json.dumps(record["job_health"]),
     }
 
 
@@ -174,20 +144,14 @@ def from_entity(entity: dict[str, Any]) -> Tenant:
         job: Enrolment(Mode(e["mode"]), e.get("params") or {})
         for job, e in json.loads(entity.get("enrolments") or "{}").items()
     }
-    raw = json.loads(entity.get("health") or "{}")
-    until = raw.get("quarantined_until")
-    health = Health(
-        HealthStatus(raw.get("status", "healthy")),
-        int(raw.get("consecutive_failures", 0)),
-        raw.get("last_error"),
-        datetime.fromisoformat(until) if until else None,
-    )
+    job_health = json.loads(entity.get("job_health") or "{}")
     return Tenant(
         entity["RowKey"],
         entity.get("name", ""),
         bool(entity.get("enabled", True)),
         enrolments,
-        health,
+        _health_from(json.loads(entity.get("health") or "{}")),
+        {job: _health_from(raw) for job, raw in job_health.items()},
     )
 
 
@@ -219,35 +183,77 @@ class TenantRegistry:
 
     async def put(self, tenant: Tenant) -> Tenant:
         """Create or replace name, enabled and enrolments; health is kept as it is."""
-        existing = await self.get(tenant.tenant_id)
-        if existing is not None:
-            tenant.health = existing.health
-        await self.table.upsert_entity(to_entity(tenant))
-        return tenant
+        return await self.update(tenant.tenant_id, lambda _: tenant, create=True) or tenant
+
+    async def update(
+        self, tenant_id: str, change: Callable[[Tenant | None], Tenant], *, create: bool = False
+    ) -> Tenant | None:
+        """Apply `change` to the stored tenant with optimistic concurrency; health is kept.
+
+        None when the tenant is not registered and `create` is false.
+        """
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+
+        for _ in range(5):  # re-read and re-apply on a lost race
+            entity = await self._entity(tenant_id)
+            if entity is None and not create:
+                return None
+            current = from_entity(dict(entity)) if entity is not None else None
+            updated = change(current)
+            if current is not None:
+                updated.health, updated.job_health = current.health, current.job_health
+            try:
+                if entity is None:
+                    await self.table.create_entity(to_entity(updated))
+                else:
+                    await self.table.update_entity(
+                        to_entity(updated),
+                        etag=entity.metadata["etag"],
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+                return updated
+            except (ResourceModifiedError, ResourceExistsError):
+                continue
+        raise ConcurrentChange(f"tenant {tenant_id} kept changing; send the request again")
+
+    async def _entity(self, tenant_id: str) -> TableEntity | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return await self.table.get_entity(_PARTITION, validate_tenant_id(tenant_id))
+        except ResourceNotFoundError:
+            return None
 
     async def delete(self, tenant_id: str) -> bool:
         existed = await self.get(tenant_id) is not None
         await self.table.delete_entity(_PARTITION, validate_tenant_id(tenant_id))
         return existed
 
-    async def refusal(self, tenant_id: str, *, scheduled: bool, now: datetime) -> Health | None:
+    async def refusal(
+        self, tenant_id: str, job: str, *, scheduled: bool, now: datetime
+    ) -> Health | None:
         """The health that refuses a job now, or None when the job may run.
 
-        A quarantine past its cool-down admits exactly one trial (half-open): the trial pushes
-        `quarantined_until` forward with a conditional write, so concurrent messages for the same
-        tenant lose the race and stay refused until the trial's outcome is recorded.
+        The tenant's health first, then the job's own (a permission only that job lacks holds
+        back only that job, and only on the schedule). A quarantine past its cool-down admits
+        exactly one trial (half-open): the trial pushes `quarantined_until` forward with a
+        conditional write, so concurrent messages for the same tenant lose the race and stay
+        refused until the trial's outcome is recorded.
         """
         from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+        from azure.core.exceptions import ResourceModifiedError
 
-        try:
-            entity = await self.table.get_entity(_PARTITION, validate_tenant_id(tenant_id))
-        except ResourceNotFoundError:
+        entity = await self._entity(tenant_id)
+        if entity is None:
             return None  # run by id without registration: no breaker to consult
         tenant = from_entity(dict(entity))
         health = tenant.health
         if not health.admits(scheduled=scheduled, now=now):
             return health
+        job_health = tenant.job_health.get(job)
+        if job_health is not None and not job_health.admits(scheduled=scheduled, now=now):
+            return job_health
         if health.status is not HealthStatus.QUARANTINED:
             return None
         health.quarantined_until = now + self.breaker.cooldown  # the trial holds the others
@@ -261,22 +267,58 @@ class TenantRegistry:
             return health  # another message took the trial
         return None
 
-    async def record(self, tenant_id: str, error: XtenantError | None, *, now: datetime) -> None:
-        """Update the tenant's health after a run: success closes the breaker, failures count."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+    async def record(
+        self, tenant_id: str, job: str | None, error: XtenantError | None, *, now: datetime
+    ) -> None:
+        """Update health after a job (or, with `job` None, a connection check).
 
-        for _ in range(5):  # optimistic concurrency: re-read and re-apply on a lost race
-            try:
-                entity = await self.table.get_entity(_PARTITION, tenant_id)
-            except ResourceNotFoundError:
-                return  # a tenant run by id but not registered has no health to keep
-            tenant = from_entity(dict(entity))
-            tenant.health = (
-                tenant.health.after_success()
-                if error is None
-                else tenant.health.after_failure(error, now=now, breaker=self.breaker)
-            )
+        Success closes the tenant's breaker and clears the job's own health; a missing
+        permission marks only that job; other failures count against the tenant.
+        """
+
+        def changed(tenant: Tenant) -> Tenant:
+            self._apply(tenant, job, error, now)
+            return tenant
+
+        await self._update_health(tenant_id, changed)
+
+    def _apply(
+        self, tenant: Tenant, job: str | None, error: XtenantError | None, now: datetime
+    ) -> None:
+        if isinstance(error, PermissionMissing):
+            if job is not None:
+                failures = tenant.job_health.get(job, Health()).consecutive_failures + 1
+                tenant.job_health[job] = Health(
+                    HealthStatus.NEEDS_CONSENT, failures, error.as_record()
+                )
+            return
+        if error is None:
+            tenant.health = tenant.health.after_success()
+            if job is not None:
+                tenant.job_health.pop(job, None)
+            return
+        tenant.health = tenant.health.after_failure(error, now=now, breaker=self.breaker)
+
+    async def clear_job_health(self, tenant_id: str, jobs: Sequence[str]) -> None:
+        """Jobs whose permissions a connection check found granted run again on the schedule."""
+
+        def cleared(tenant: Tenant) -> Tenant:
+            for job in jobs:
+                tenant.job_health.pop(job, None)
+            return tenant
+
+        await self._update_health(tenant_id, cleared)
+
+    async def _update_health(self, tenant_id: str, change: Callable[[Tenant], Tenant]) -> None:
+        """Re-read and re-apply `change` until the conditional write wins (unregistered: no-op)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError
+
+        for _ in range(5):
+            entity = await self._entity(tenant_id)
+            if entity is None:
+                return
+            tenant = change(from_entity(dict(entity)))
             try:
                 await self.table.update_entity(
                     to_entity(tenant),
@@ -286,3 +328,9 @@ class TenantRegistry:
                 return
             except ResourceModifiedError:
                 continue
+
+
+class ConcurrentChange(XtenantError):
+    """A tenant changed under five tries in a row: the caller should send the request again."""
+
+    error_class = "concurrent_change"

@@ -15,7 +15,8 @@ from shared.results import Mode, Status
 from shared.services import Services
 from shared.settings import SettingsError
 from shared.storage import storage_config
-from shared.tenants import Breaker, Health, HealthStatus, InvalidTenant, tenant_from_request
+from shared.tenant_requests import InvalidTenant, merge_patch, tenant_from_patch, tenant_from_put
+from shared.tenants import Breaker, Enrolment, Health, HealthStatus, Tenant
 
 TENANT = "33333333-3333-3333-3333-333333333333"
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
@@ -137,7 +138,7 @@ def test_a_job_level_refusal_leaves_tenant_health_alone() -> None:
 
 def test_tenant_body_is_validated_with_every_problem_listed() -> None:
     with pytest.raises(InvalidTenant) as caught:
-        tenant_from_request(
+        tenant_from_put(
             TENANT,
             {
                 "name": 7,
@@ -148,6 +149,7 @@ def test_tenant_body_is_validated_with_every_problem_listed() -> None:
                     "wipe": {"mode": "apply"},
                 },
             },
+            existing=None,
             check_params=api.check_params,
         )
 
@@ -196,3 +198,56 @@ async def test_a_run_id_ending_in_a_newline_is_refused_before_storage_is_asked()
             "'20261128T120000Z-abcd1234\\n'",
         }
     }
+
+
+def test_merge_patch_changes_only_what_is_sent_and_null_removes() -> None:
+    target = {"name": "a", "enrolments": {"x": {"mode": "plan"}, "y": {"mode": "apply"}}}
+
+    merged = merge_patch(target, {"enrolments": {"x": None, "y": {"mode": "plan"}}})
+
+    assert merged == {"name": "a", "enrolments": {"y": {"mode": "plan"}}}
+
+
+def stored_tenant() -> Tenant:
+    return Tenant(
+        TENANT,
+        "Contoso",
+        True,
+        {"guest-cleanup": Enrolment(Mode.PLAN, {"days": 365, "exclude_domains": ["x.com"]})},
+    )
+
+
+def test_a_patch_that_only_disables_keeps_name_and_enrolments() -> None:
+    patched = tenant_from_patch(stored_tenant(), {"enabled": False}, check_params=api.check_params)
+
+    assert patched.enabled is False
+    assert patched.name == "Contoso"
+    assert patched.enrolments == stored_tenant().enrolments
+
+
+def test_put_accepts_what_get_returns() -> None:
+    record = stored_tenant().as_record()
+
+    again = tenant_from_put(TENANT, record, existing=stored_tenant(), check_params=api.check_params)
+
+    assert again.as_record() == record
+
+
+def test_put_of_a_partial_body_over_an_existing_tenant_is_refused() -> None:
+    with pytest.raises(InvalidTenant) as caught:
+        tenant_from_put(
+            TENANT, {"enabled": False}, existing=stored_tenant(), check_params=api.check_params
+        )
+
+    assert caught.value.problems == [
+        "name is required to replace a tenant (PATCH changes only what it sends)",
+        "enrolments is required to replace a tenant (PATCH changes only what it sends)",
+    ]
+
+
+def test_put_refuses_another_tenants_id_and_patch_refuses_read_only_fields() -> None:
+    other = {**stored_tenant().as_record(), "tenant_id": "44444444-4444-4444-4444-444444444444"}
+    with pytest.raises(InvalidTenant, match="is not the tenant in the URL"):
+        tenant_from_put(TENANT, other, existing=None, check_params=api.check_params)
+    with pytest.raises(InvalidTenant, match="health is read-only"):
+        tenant_from_patch(stored_tenant(), {"health": {}}, check_params=api.check_params)

@@ -1,0 +1,206 @@
+"""Reading the run ledger as the API shows it: one run, pages of runs, a tenant's recent rows,
+recorded bad messages.
+
+A row shows what an operator needs to review it: the tenant's name, the mode and params it ran
+with, when it was queued, started and finished, and its planned changes (the first
+`CHANGES_SHOWN`, with the total count).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from shared.ledger import BAD_MESSAGES, RUN_ROW, overall_status
+from shared.results import Status
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableClient
+
+#: Planned changes shown per row; `changes_total` says how many there were.
+CHANGES_SHOWN = 50
+MAX_PAGE = 100
+
+
+class InvalidQuery(ValueError):
+    """A list request's filters or cursor cannot be used; the message says which."""
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    status: str | None = None
+    job: str | None = None
+    origin: str | None = None
+    since: str | None = None
+    until: str | None = None
+    limit: int = 20
+    cursor: str | None = None
+
+
+def row_view(entity: dict[str, Any]) -> dict[str, Any]:
+    changes = _json(entity.get("changes"), [])
+    return {
+        "tenant_id": entity.get("tenant_id"),
+        "tenant_name": entity.get("tenant_name") or None,
+        "job": entity.get("job"),
+        "mode": entity.get("mode") or None,
+        "params": _json(entity.get("params"), None),
+        "status": entity.get("status", Status.QUEUED.value),
+        "changes_planned": entity.get("changes_planned", 0),
+        "changes_applied": entity.get("changes_applied", 0),
+        "changes": changes[:CHANGES_SHOWN] if isinstance(changes, list) else [],
+        "changes_total": len(changes) if isinstance(changes, list) else 0,
+        "error_class": entity.get("error_class") or None,
+        "message": entity.get("message") or None,
+        "remediation": entity.get("remediation") or None,
+        "attempts": entity.get("attempts", 0),
+        "queued_at": entity.get("queued_at"),
+        "started_at": entity.get("started_at"),
+        "finished_at": entity.get("finished_at"),
+        "duration_s": entity.get("duration_s"),
+        "notes": _json(entity.get("notes"), []),
+    }
+
+
+def _json(text: Any, default: Any) -> Any:
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
+
+
+def run_summary(run: dict[str, Any], statuses: list[Status]) -> dict[str, Any]:
+    return {
+        "run_id": run["PartitionKey"],
+        "status": overall_status(statuses),
+        "origin": run.get("origin"),
+        "mode": run.get("mode"),
+        "job": run.get("job"),
+        "requested_by": run.get("requested_by"),
+        "requested_at": run.get("requested_at"),
+        "rows": run.get("rows"),
+        "totals": dict(Counter(s.value for s in statuses)),
+    }
+
+
+class RunViews:
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    async def get_row(self, run_id: str, tenant_id: str, job: str) -> dict[str, Any] | None:
+        """One (tenant, job) row as the API shows it; None if the run never recorded it."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        from shared.ledger import row_key
+
+        try:
+            entity = await self.table.get_entity(run_id, row_key(tenant_id, job))
+        except ResourceNotFoundError:
+            return None
+        return row_view(dict(entity))
+
+    async def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run with its totals, derived status and every row."""
+        run: dict[str, Any] | None = None
+        rows: list[dict[str, Any]] = []
+        query = self.table.query_entities("PartitionKey eq @run", parameters={"run": run_id})
+        async for entity in query:
+            if entity["RowKey"] == RUN_ROW:
+                run = dict(entity)
+            else:
+                rows.append(row_view(dict(entity)))
+        if run is None:
+            return None
+        summary = run_summary(run, [Status(r["status"]) for r in rows])
+        return summary | {"rows": sorted(rows, key=lambda r: (r["tenant_id"], r["job"]))}
+
+    async def statuses(self, run_id: str) -> list[Status]:
+        query = self.table.query_entities(
+            "PartitionKey eq @run and RowKey ne @run_row",
+            parameters={"run": run_id, "run_row": RUN_ROW},
+            select=["status"],
+        )
+        return [Status(e.get("status", Status.QUEUED.value)) async for e in query]
+
+    async def list_runs(self, wanted: RunFilter) -> dict[str, Any]:
+        """Newest first, `limit` per page, with each run's totals; `next` continues the list."""
+        after = _decode_cursor(wanted.cursor)
+        runs = [r for r in await self._run_rows(wanted) if after is None or _key(r) < after]
+        runs.sort(key=_key, reverse=True)
+        page: list[dict[str, Any]] = []
+        last: tuple[str, str] | None = None
+        for run in runs:
+            if len(page) == wanted.limit:
+                break
+            last = _key(run)
+            summary = run_summary(run, await self.statuses(run["PartitionKey"]))
+            if wanted.status is None or summary["status"] == wanted.status:
+                page.append(summary)
+        more = last is not None and any(_key(r) < last for r in runs)
+        return {"runs": page, "next": _encode_cursor(last) if last and more else None}
+
+    async def _run_rows(self, wanted: RunFilter) -> list[dict[str, Any]]:
+        clauses, parameters = ["RowKey eq @run_row"], {"run_row": RUN_ROW}
+        for name, value in (("job", wanted.job), ("origin", wanted.origin)):
+            if value is not None:
+                clauses.append(f"{name} eq @{name}")
+                parameters[name] = value
+        if wanted.since is not None:
+            clauses.append("requested_at ge @since")
+            parameters["since"] = wanted.since
+        if wanted.until is not None:
+            clauses.append("requested_at lt @until")
+            parameters["until"] = wanted.until
+        query = self.table.query_entities(" and ".join(clauses), parameters=parameters)
+        return [dict(e) async for e in query]
+
+    async def tenant_rows(self, tenant_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """A tenant's most recent rows across runs (a filtered scan of the ledger table)."""
+        query = self.table.query_entities(
+            "tenant_id eq @tenant and RowKey ne @run_row",
+            parameters={"tenant": tenant_id, "run_row": RUN_ROW},
+        )
+        rows = [(dict(e)["PartitionKey"], row_view(dict(e))) async for e in query]
+        rows.sort(key=lambda item: (item[1]["queued_at"] or "", item[0]), reverse=True)
+        return [{"run_id": run_id, **row} for run_id, row in rows[:limit]]
+
+    async def bad_messages(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Messages the worker could not read, newest first (never retried, kept visible)."""
+        query = self.table.query_entities("PartitionKey eq @p", parameters={"p": BAD_MESSAGES})
+        found = [dict(e) async for e in query]
+        found.sort(key=lambda e: str(e.get("received_at", "")), reverse=True)
+        return [
+            {
+                "message_id": e["RowKey"],
+                "received_at": e.get("received_at"),
+                "error_class": e.get("error_class") or None,
+                "message": e.get("message") or None,
+                "remediation": e.get("remediation") or None,
+                "body": str(e.get("body", ""))[:2000],
+            }
+            for e in found[:limit]
+        ]
+
+
+def _key(run: dict[str, Any]) -> tuple[str, str]:
+    return (str(run.get("requested_at", "")), str(run["PartitionKey"]))
+
+
+def _encode_cursor(key: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> tuple[str, str] | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        first, second = json.loads(raw)
+        return (str(first), str(second))
+    except (ValueError, TypeError):
+        raise InvalidQuery("cursor is not one this API returned (use `next` as given)") from None

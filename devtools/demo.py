@@ -117,21 +117,45 @@ async def drain(host: DevHost, phase: str, before: LedgerCounts) -> None:
     )
 
 
-def print_table(scenario: Scenario, plans: dict[tuple[str, str], Any], run: Any) -> None:
-    names = {t.tenant_id: t.name for t in scenario.tenants}
-    header = ("tenant", "job", "planned", "applied", "status", "attempts", "error class")
+def health_of(tenants: dict[str, Any], tenant_id: str, job: str) -> str:
+    """The tenant's health after the run; a job held back alone shows its own."""
+    tenant = tenants.get(tenant_id) or {}
+    job_health = (tenant.get("job_health") or {}).get(job)
+    if job_health and tenant.get("health", {}).get("status") == "healthy":
+        return f"{job_health['status']} (this job)"
+    return str(tenant.get("health", {}).get("status", "-"))
+
+
+def print_table(plans: dict[tuple[str, str], Any], run: Any, tenants: dict[str, Any]) -> None:
+    """One line per (tenant, job): each column is one kind of fact, named in its header."""
+    header = (
+        "tenant",
+        "job",
+        "planned",
+        "applied",
+        "row status",
+        "error class",
+        "tenant health",
+        "deliveries",
+        "graph requests",
+        "retries (waited)",
+    )
     lines = [header]
     for row in run["rows"]:
         plan = plans.get((row["tenant_id"], row["job"]), {})
+        retries = row.get("retries") or 0
         lines.append(
             (
-                names.get(row["tenant_id"], row["tenant_id"])[:34],
+                row.get("tenant_name") or row["tenant_id"],
                 row["job"],
                 str(plan.get("changes_planned", "-")),
                 str(row["changes_applied"]),
                 row["status"],
-                str(row["attempts"]),
                 row["error_class"] or "-",
+                health_of(tenants, row["tenant_id"], row["job"]),
+                str(row["attempts"]),
+                str(row.get("graph_requests") or 0),
+                f"{retries} ({row.get('waited_s') or 0:.1f}s)" if retries else "-",
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -139,7 +163,13 @@ def print_table(scenario: Scenario, plans: dict[tuple[str, str], Any], run: Any)
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
-    print(f"\nrun {run['run_id']}: {run['status']}  totals {run['totals']}")
+    print(f"\nrun {run['run_id']} ({run['origin']}, requested by {run['requested_by']}):")
+    print(f"  overall {run['status']}; rows by status {run['totals']}")
+    print(
+        "  row status: changed / no_changes / planned / not_licensed = done; failed = the error "
+        "class says why;\n  skipped = not run because the tenant's health said a person must "
+        "act first (the health column)."
+    )
 
 
 def print_remediations(scenario: Scenario, rows: Sequence[Any]) -> None:
@@ -183,6 +213,8 @@ async def run_demo(scenario: Scenario, cloud: FakeCloud, storage: str) -> int:
                 for row in (await api.call("GET", f"/api/runs/{rid}"))["rows"]
             ]
             run = await api.call("GET", f"/api/runs/{apply_id}")
+            listed = (await api.call("GET", "/api/tenants"))["tenants"]
+            tenants = {t["tenant_id"]: t for t in listed}
         finally:
             await api.client.aclose()
             import function_app
@@ -191,7 +223,7 @@ async def run_demo(scenario: Scenario, cloud: FakeCloud, storage: str) -> int:
         messages = host.counts()
     plans = {(r["tenant_id"], r["job"]): r for r in plan_rows}
     print()
-    print_table(scenario, plans, run)
+    print_table(plans, run, tenants)
     print_remediations(scenario, plan_rows + run["rows"])
     counters = cloud.counters()
     print(
@@ -215,7 +247,18 @@ async def run_demo(scenario: Scenario, cloud: FakeCloud, storage: str) -> int:
         print(f"UNEXPECTED outcome for: {', '.join(missed)}")
         return 1
     print("Every tenant got the outcome its scenario expects.")
+    print_next_steps()
     return 0
+
+
+def print_next_steps() -> None:
+    print(
+        "\nWhat to try next:\n"
+        "  make test                 every test (unit, integration on Azurite + the fake cloud)\n"
+        "  README.md                 how it works and the HTTP API (GET /api/runs, /api/tenants)\n"
+        "  docs/operations.md        day-to-day tasks; docs/troubleshooting.md: every error class\n"
+        "  docs/decisions.md         why the code is the way it is"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

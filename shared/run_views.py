@@ -61,6 +61,7 @@ def row_view(entity: dict[str, Any]) -> dict[str, Any]:
         "started_at": entity.get("started_at"),
         "finished_at": entity.get("finished_at"),
         "duration_s": entity.get("duration_s"),
+        "graph_requests": entity.get("graph_requests", 0),
         "notes": _json(entity.get("notes"), []),
     }
 

@@ -9,6 +9,7 @@ parse or schema, so `import function_app` (every cold start) stays as fast as it
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -27,6 +28,7 @@ _WORDING = {
     "literal_error": "must be one of {expected}",
     "greater_than_equal": "must be at least {ge}",
     "less_than_equal": "must be at most {le}",
+    "range": "must be between {ge} and {le}",
     "string_too_short": "must be at least {min_length} characters",
     "string_too_long": "must be at most {max_length} characters",
 }
@@ -80,7 +82,8 @@ def validate(kind: type[Any], raw: Mapping[str, Any]) -> tuple[Any | None, list[
     try:
         return _adapter(kind).validate_python(raw), []
     except ValidationError as exc:
-        problems = [_problem(error) for error in exc.errors()]
+        rules = {spec.name: spec.metadata for spec in dataclasses.fields(kind)}
+        problems = [_problem(error, rules) for error in exc.errors()]
         return None, list(dict.fromkeys(problems))  # one line per field, not per bad item
 
 
@@ -102,13 +105,16 @@ def _adapter(kind: type[Any]) -> TypeAdapter[Any]:
     return adapter
 
 
-def _problem(error: ErrorDetails) -> str:
+def _problem(error: ErrorDetails, rules: Mapping[str, Mapping[str, Any]]) -> str:
+    """One bad field in our words; `rules` (each field's spec) lets a range say both ends."""
     name = str(error["loc"][0]) if error["loc"] else "params"
-    kind, context = error["type"], error.get("ctx") or {}
+    kind, context = error["type"], {**rules.get(name, {}), **(error.get("ctx") or {})}
     if kind == "unexpected_keyword_argument":
         return f"unknown field {name!r}"
     if kind == "value_error":  # a Rule's own words
         return f"{name} {context['error']}"
+    if kind in ("greater_than_equal", "less_than_equal") and {"ge", "le"} <= context.keys():
+        kind = "range"
     wording = _WORDING.get(kind)
     if wording is None:
         return f"{name}: {error['msg']}"

@@ -61,7 +61,7 @@ def test_bad_params_name_every_bad_field_in_one_error() -> None:
 
 
 def test_range_rules_apply_after_types() -> None:
-    with pytest.raises(InvalidParams, match="days must be at least 1"):
+    with pytest.raises(InvalidParams, match="days must be between 1 and 3650"):
         get_job("guest-cleanup").parse_params({"days": 0})
 
 

@@ -3,7 +3,7 @@
 timer  scheduled_run        %SCHEDULE%          start a run: one message per tenant x job
 queue  tenant_job           tenant-jobs         one tenant, one job, isolated
 queue  tenant_job_poison    tenant-jobs-poison  a message that kept failing -> ledger
-http   POST /api/runs, GET /api/runs/{run_id}, GET /api/tenants,
+http   POST /api/runs, GET /api/runs/{run_id}, GET /api/jobs, GET /api/tenants,
        GET|PUT|DELETE /api/tenants/{tenant_id}, GET /api/health,
        GET /api/onboard, GET /api/consent/callback (anonymous: the redirect URI),
        POST /api/tenants/{tenant_id}/check
@@ -96,6 +96,11 @@ async def list_runs(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="runs/{run_id}", methods=["GET"])
 async def get_run(req: func.HttpRequest) -> func.HttpResponse:
     return _respond(await api.get_run(await services(), req.route_params.get("run_id", "")))
+
+
+@app.route(route="jobs", methods=["GET"])
+async def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
+    return _respond(await api.list_jobs())
 
 
 @app.route(route="tenants", methods=["GET"])

@@ -11,7 +11,7 @@ from typing import Any
 
 from shared.errors import InvalidTenantId, XtenantError
 from shared.identity import validate_tenant_id
-from shared.jobs import InvalidParams, Mode, UnknownJob, get_job
+from shared.jobs import JOBS, InvalidParams, Mode, UnknownJob, get_job
 from shared.pipeline import Services, start_manual_run
 from shared.tenants import InvalidTenant, tenant_from_request
 
@@ -171,12 +171,27 @@ async def health(
     )
 
 
+async def list_jobs() -> ApiResponse:
+    """GET /api/jobs: each job's name, description, Graph permissions and params as JSON Schema."""
+    jobs = [
+        {
+            "name": job.name,
+            "description": job.description,
+            "permissions": list(job.permissions),
+            "params_schema": job.params_schema(),
+        }
+        for job in JOBS.values()
+    ]
+    return ApiResponse(200, {"jobs": jobs})
+
+
 __all__ = [
     "ApiResponse",
     "InvalidTenant",
     "error",
     "get_run",
     "health",
+    "list_jobs",
     "list_runs",
     "list_tenants",
     "post_run",

@@ -82,7 +82,7 @@ def validate(kind: type[Any], raw: Mapping[str, Any]) -> tuple[Any | None, list[
     try:
         return _adapter(kind).validate_python(raw), []
     except ValidationError as exc:
-        rules = {spec.name: spec.metadata for spec in dataclasses.fields(kind)}
+        rules = {declared.name: declared.metadata for declared in dataclasses.fields(kind)}
         problems = [_problem(error, rules) for error in exc.errors()]
         return None, list(dict.fromkeys(problems))  # one line per field, not per bad item
 

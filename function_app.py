@@ -3,8 +3,9 @@
 timer  scheduled_run        %SCHEDULE%          start a run: one message per tenant x job
 queue  tenant_job           tenant-jobs         one tenant, one job, isolated
 queue  tenant_job_poison    tenant-jobs-poison  a message that kept failing -> ledger
-http   POST /api/runs, GET /api/runs/{run_id}, GET /api/tenants,
-       GET|PUT|DELETE /api/tenants/{tenant_id}, GET /api/health,
+http   POST /api/runs, GET /api/runs[?filters], GET /api/runs/{run_id}, GET /api/jobs,
+       GET /api/bad-messages, GET /api/tenants, GET|PUT|PATCH|DELETE /api/tenants/{tenant_id},
+       GET /api/tenants/{tenant_id}/runs, GET /api/health,
        GET /api/onboard, GET /api/consent/callback (anonymous: the redirect URI),
        POST /api/tenants/{tenant_id}/check
 """
@@ -102,6 +103,11 @@ async def get_run(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="bad-messages", methods=["GET"])
 async def bad_messages(req: func.HttpRequest) -> func.HttpResponse:
     return _respond(await api.bad_messages(await services()))
+
+
+@app.route(route="jobs", methods=["GET"])
+async def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
+    return _respond(await api.list_jobs())
 
 
 @app.route(route="tenants", methods=["GET"])

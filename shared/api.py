@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.errors import InvalidTenantId
 from shared.ids import InvalidRunId, validate_run_id, validate_tenant_id
-from shared.jobs import InvalidParams, UnknownJob, get_job
+from shared.jobs import JOBS, InvalidParams, UnknownJob, get_job
 from shared.pipeline import start_manual_run
 from shared.results import Mode
 from shared.run_views import MAX_PAGE, InvalidQuery, RunFilter
@@ -203,11 +203,26 @@ async def health(services: Services) -> ApiResponse:
     )
 
 
+async def list_jobs() -> ApiResponse:
+    """GET /api/jobs: each job's name, description, Graph permissions and params as JSON Schema."""
+    jobs = [
+        {
+            "name": job.name,
+            "description": job.description,
+            "permissions": list(job.permissions),
+            "params_schema": job.params_schema(),
+        }
+        for job in JOBS.values()
+    ]
+    return ApiResponse(200, {"jobs": jobs})
+
+
 __all__ = [
     "ApiResponse",
     "error",
     "get_run",
     "health",
+    "list_jobs",
     "list_runs",
     "post_run",
 ]

@@ -8,13 +8,14 @@ ambiguously is not retried (shared.retry) — the next run finds the group and c
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from shared.batch import BatchItem, BatchResult
 from shared.errors import AlreadyExists, GraphNotFound, XtenantError
 from shared.graph import MAX_PAGE, GraphSession
 from shared.jobs.base import Change, ChangeOutcome, Job, Plan
+from shared.jobs.params import Params, Rule, spec
 
 #: Graph: mailNickname max 64 chars, ASCII 0-127 without @ () \ [] " ; : <> , and space.
 _NICKNAME = re.compile(r"^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]{1,64}$")
@@ -23,12 +24,40 @@ _IN_CHUNK = 15
 _GROUP_FIELDS = ("id", "displayName", "description", "mailNickname")
 
 
+MailNickname = Annotated[
+    str, Rule(_NICKNAME.match, "must be 1-64 ASCII letters, digits or -_. (no spaces, @)")
+]
+DisplayName = Annotated[str, Rule(lambda name: name.strip() != "", "must not be blank")]
+Upn = Annotated[
+    str, Rule(lambda upn: "@" in upn, "must be user principal names like alice@contoso.com")
+]
+
+
 @dataclass(frozen=True)
-class EnsureGroupParams:
-    mail_nickname: str
-    display_name: str
-    description: str = ""
-    members: tuple[str, ...] = ()
+class EnsureGroupParams(Params):
+    """The security group, found by mailNickname, and exactly who is in it."""
+
+    mail_nickname: MailNickname = field(
+        metadata=spec(
+            "How the group is found in each tenant: 1-64 ASCII letters, digits or "
+            "!#$%&'*+-/=?^_`{|}~. (no spaces, no @)."
+        )
+    )
+    display_name: DisplayName = field(
+        metadata=spec(
+            "The group's display name; an existing group is renamed to it.", max_length=256
+        )
+    )
+    description: str = field(
+        default="", metadata=spec("The group's description; empty leaves it without one.")
+    )
+    members: tuple[Upn, ...] = field(
+        default=(),
+        metadata=spec(
+            "Exactly the group's members, by userPrincipalName: others are removed; UPNs not in "
+            "the tenant are reported, not added."
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -50,18 +79,6 @@ class EnsureGroup(Job[EnsureGroupParams]):
     description = "A security group exists with the given name, description and exact members."
     permissions = ("Group.ReadWrite.All", "GroupMember.ReadWrite.All", "User.Read.All")
     params_type = EnsureGroupParams
-
-    def check(self, params: EnsureGroupParams) -> list[str]:
-        problems = []
-        if not _NICKNAME.match(params.mail_nickname):
-            problems.append(
-                "mail_nickname must be 1-64 ASCII letters, digits or -_. (no spaces, @)"
-            )
-        if not params.display_name.strip() or len(params.display_name) > 256:
-            problems.append("display_name must be 1-256 characters")
-        if any("@" not in upn for upn in params.members):
-            problems.append("members must be user principal names like alice@contoso.com")
-        return problems
 
     async def plan(self, session: GraphSession, params: EnsureGroupParams) -> Plan:
         plan = Plan(self.name, session.tenant_id)

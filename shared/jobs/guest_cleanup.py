@@ -9,13 +9,14 @@ https://learn.microsoft.com/graph/api/resources/signinactivity
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 from shared.batch import BatchItem
 from shared.graph import MAX_PAGE, GraphSession
 from shared.jobs.base import Change, ChangeOutcome, Job, Plan
+from shared.jobs.params import Params, Rule, spec
 
 _SELECT = ["id", "userPrincipalName", "mail", "accountEnabled", "createdDateTime", "signInActivity"]
 _SIGN_IN_FIELDS = (
@@ -25,11 +26,38 @@ _SIGN_IN_FIELDS = (
 )
 
 
+def _bare_domain(value: str) -> bool:
+    return "@" not in value and bool(value.strip())
+
+
+BareDomain = Annotated[str, Rule(_bare_domain, "items must be bare domains like fabrikam.com")]
+
+
 @dataclass(frozen=True)
-class GuestCleanupParams:
-    days: int = 90
-    exclude_upns: tuple[str, ...] = ()
-    exclude_domains: tuple[str, ...] = ()
+class GuestCleanupParams(Params):
+    """Which guests are stale, and which are never disabled."""
+
+    days: int = field(
+        default=90,
+        metadata=spec(
+            "Disable a guest whose latest sign-in, or creation if it never signed in, is older "
+            "than this many days.",
+            ge=1,
+            le=3650,
+            strict=True,
+        ),
+    )
+    exclude_upns: tuple[str, ...] = field(
+        default=(),
+        metadata=spec("Guests never disabled, by userPrincipalName (any case)."),
+    )
+    exclude_domains: tuple[BareDomain, ...] = field(
+        default=(),
+        metadata=spec(
+            "Guests never disabled, by home domain (from mail, else from the #EXT# UPN); "
+            "subdomains included."
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -99,14 +127,6 @@ class GuestCleanup(Job[GuestCleanupParams]):
 
     def __init__(self, clock: Any = None) -> None:
         self._now = clock or (lambda: datetime.now(UTC))
-
-    def check(self, params: GuestCleanupParams) -> list[str]:
-        problems = []
-        if not 1 <= params.days <= 3650:
-            problems.append("days must be between 1 and 3650")
-        if any("@" in d or not d.strip() for d in params.exclude_domains):
-            problems.append("exclude_domains items must be bare domains like fabrikam.com")
-        return problems
 
     async def plan(self, session: GraphSession, params: GuestCleanupParams) -> Plan:
         info = session.list_request(

@@ -9,11 +9,12 @@ https://learn.microsoft.com/graph/api/resources/authorizationpolicy
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shared.graph import GraphSession
 from shared.jobs.base import Change, ChangeOutcome, Job, Plan
+from shared.jobs.params import Params, spec
 
 InviteSetting = Literal[
     "none", "adminsAndGuestInviters", "adminsGuestInvitersAndAllMembers", "everyone"
@@ -31,12 +32,36 @@ _SELF_CONSENT = "managepermissiongrantsforself."
 
 
 @dataclass(frozen=True)
-class TenantBaselineParams:
-    allow_invites_from: InviteSetting | None = "adminsAndGuestInviters"
-    users_can_create_apps: bool | None = False
-    users_can_create_security_groups: bool | None = False
-    users_can_create_tenants: bool | None = False
-    user_consent: UserConsent | None = "low_risk"
+class TenantBaselineParams(Params):
+    """The authorizationPolicy settings to enforce; a setting given as null is left unmanaged."""
+
+    allow_invites_from: InviteSetting | None = field(
+        default="adminsAndGuestInviters",
+        metadata=spec("Who may invite guests (allowInvitesFrom)."),
+    )
+    users_can_create_apps: bool | None = field(
+        default=False,
+        metadata=spec(
+            "Whether users may register applications (allowedToCreateApps).", strict=True
+        ),
+    )
+    users_can_create_security_groups: bool | None = field(
+        default=False,
+        metadata=spec(
+            "Whether users may create security groups (allowedToCreateSecurityGroups).", strict=True
+        ),
+    )
+    users_can_create_tenants: bool | None = field(
+        default=False,
+        metadata=spec("Whether users may create tenants (allowedToCreateTenants).", strict=True),
+    )
+    user_consent: UserConsent | None = field(
+        default="low_risk",
+        metadata=spec(
+            "What users may consent to apps for: none; low_risk (low-risk permissions of verified "
+            "publishers); all (any permission not needing admin consent)."
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -648,7 +648,7 @@ def test_demo_scenario_loads_with_seven_tenants_and_their_expectations() -> None
         "tenant_not_onboarded",
         "consent_missing",
         "tenant_not_found",
-        "federation_misconfigured",
+        "blocked_by_policy",
     }
 
 

@@ -304,6 +304,23 @@ async def test_health_answers_ok_and_every_endpoint_needs_the_function_key(stack
     assert anonymous.status_code == 401
 
 
+async def test_jobs_endpoint_lists_each_job_with_its_params_schema(stack: Stack) -> None:
+    response = await stack.call("GET", "/api/jobs")
+
+    assert response.status_code == 200
+    jobs = {job["name"]: job for job in response.json()["jobs"]}
+    assert set(jobs) == {"guest-cleanup", "ensure-group", "tenant-baseline"}
+    assert jobs["tenant-baseline"]["permissions"] == ["Policy.ReadWrite.Authorization"]
+    for job in jobs.values():
+        assert job["description"]
+        assert job["params_schema"]["type"] == "object"
+        assert all(field["description"] for field in job["params_schema"]["properties"].values())
+    assert jobs["guest-cleanup"]["params_schema"]["properties"]["days"]["default"] == 90
+    assert jobs["ensure-group"]["params_schema"]["required"] == ["mail_nickname", "display_name"]
+    user_consent = jobs["tenant-baseline"]["params_schema"]["properties"]["user_consent"]
+    assert user_consent["default"] == "low_risk"
+
+
 async def end_cooldown(stack: Stack, tenant_id: str) -> None:
     """Move the tenant's quarantine into the past, as if its cool-down had elapsed."""
     from azure.data.tables.aio import TableClient

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # Checkov lives in its own venv: it pins packaging<24 and aiohttp<3.15, which would hold back
-# pytest and a runtime dependency in the app's venv (docs/deploying.md, "Validating offline").
+# pytest and a runtime dependency in the app's venv (docs/decisions.md#checkov-venv).
 INFRA_VENV := .xtenant/infra-venv
 INFRA_STAMP := $(INFRA_VENV)/.installed
 

@@ -36,7 +36,11 @@ _services: Services | None = None
 
 
 async def services() -> Services:
-    """One set of clients per worker process, reused by every invocation (FACTS.md)."""
+    """One set of clients per worker process, reused by every invocation.
+
+    They live on the worker's event loop; a loop or client per call would lose the token caches
+    and the pool, and breaks msgraph-sdk (docs/decisions.md#event-loop).
+    """
     global _services
     if _services is None:
         _services = Services.from_env()

@@ -2,8 +2,8 @@
 
     python -m devtools.infracheck [--infra infra] [--checkov PATH]
 
-No Bicep CLI exists here and nothing may reach the network (FACTS.md, "Infrastructure validation
-offline"), so three checks stand in for `az bicep build`:
+No Bicep CLI exists here and nothing may reach the network, so three checks stand in for
+`az bicep build` (docs/decisions.md#checkov-venv):
 1. a strict parse of each .bicep file with pycep-parser, each failure as `file:line:col: message`
    (Checkov alone exits 0 on a file it cannot parse, with only "Parsing errors: 1");
 2. the baseline, infra/.checkov.yaml: every skipped check is listed there, once, with a reason;
@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
 BASELINE = ".checkov.yaml"
 #: Where `make test` installs Checkov: its own venv, because Checkov pins packaging<24 and
-#: aiohttp<3.15, which would hold back pytest and a runtime dependency in the app's venv.
+#: aiohttp<3.15, which would hold back pytest and a runtime dependency in the app's venv
+#: (docs/decisions.md#checkov-venv).
 CHECKOV = ROOT / ".xtenant" / "infra-venv" / "bin" / "checkov"
 _EXTENSION = re.compile(r"^\s*extension\s+\S+.*$")
 _SKIP = re.compile(r"^\s*-\s*(CKV2?_[A-Z0-9_]+)\s*(?:#\s*(.*))?$")

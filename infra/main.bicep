@@ -6,7 +6,7 @@
 //     Log Analytics + App Insights     local auth off; telemetry through the managed identity
 //     Flex Consumption plan + app      Python, runs as the managed identity
 //     role assignments                 data roles on the account, metrics publisher on App Insights
-//   Entra ID (Microsoft Graph extension)
+//   Entra ID (Microsoft Graph extension; public cloud only, elsewhere a script does it)
 //     multi-tenant app registration    Graph application permissions of the chosen jobs,
 //                                      redirect URI /api/consent/callback
 //     federated identity credential    issuer = this tenant, subject = the managed identity
@@ -72,6 +72,9 @@ param storageSku string = 'Standard_GRS'
 @description('Display name of the multi-tenant app registration: customer admins see it when they consent.')
 param appDisplayName string = 'xtenant'
 
+@description('US Government and China only: the client id of the app registration that infra/scripts/register-app-national-cloud.sh created (azd env XTENANT_APP_CLIENT_ID). The public cloud creates it here and ignores this.')
+param appClientId string = ''
+
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
   'azd-env-name': environmentName
@@ -108,6 +111,10 @@ var clouds = {
   }
 }
 var cloud = clouds[environment().name]
+// The Microsoft Graph Bicep extension deploys in the public cloud only: elsewhere the app
+// registration comes from infra/scripts/register-app-national-cloud.sh
+// (docs/decisions.md#graph-bicep-extension).
+var isPublicCloud = environment().name == 'AzureCloud'
 
 // Each job's Graph application permissions: shared/jobs/*.py `permissions` (checked by
 // tests/unit/test_infra.py), and the app role id of each in Microsoft Graph.
@@ -221,7 +228,7 @@ module functionApp 'modules/functionapp.bicep' = {
 
 var redirectUri = 'https://${functionApp.outputs.defaultHostName}/api/consent/callback'
 
-module appRegistration 'modules/appregistration.bicep' = {
+module appRegistration 'modules/appregistration.bicep' = if (isPublicCloud) {
   name: 'appregistration'
   scope: rg
   params: {
@@ -234,12 +241,17 @@ module appRegistration 'modules/appregistration.bicep' = {
   }
 }
 
+// ARM evaluates only the branch the condition picks, so the outputs of the skipped module are
+// never read.
+var registeredAppClientId = isPublicCloud ? appRegistration.outputs.appId : appClientId
+var federationIssuer = '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
+
 module appSettings 'modules/appsettings.bicep' = {
   name: 'appsettings'
   scope: rg
   params: {
     functionAppName: functionApp.outputs.name
-    appClientId: appRegistration.outputs.appId
+    appClientId: registeredAppClientId
     managedIdentityClientId: identity.outputs.clientId
     cloud: cloud.name
     schedule: schedule
@@ -253,8 +265,8 @@ module appSettings 'modules/appsettings.bicep' = {
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
-@description('The multi-tenant app registration\'s client id (APP_CLIENT_ID).')
-output APP_CLIENT_ID string = appRegistration.outputs.appId
+@description('The multi-tenant app registration\'s client id (APP_CLIENT_ID); in US Government and China the XTENANT_APP_CLIENT_ID you set, empty until then.')
+output APP_CLIENT_ID string = registeredAppClientId
 @description('The managed identity\'s client id (AZURE_CLIENT_ID).')
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output FUNCTION_APP_NAME string = functionApp.outputs.name
@@ -262,5 +274,15 @@ output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}
 @description('GET it with the function key for a ready consent link with a single-use state.')
 output ONBOARD_URL string = 'https://${functionApp.outputs.defaultHostName}/api/onboard'
 @description('Admin consent for a customer tenant: replace {tenant} (a tenant id, or organizations) and {state} (from GET /api/onboard; the callback refuses any other).')
-output ADMIN_CONSENT_URL_TEMPLATE string = '${environment().authentication.loginEndpoint}{tenant}/v2.0/adminconsent?client_id=${appRegistration.outputs.appId}&scope=${uriComponent('${cloud.graph}/.default')}&redirect_uri=${uriComponent(redirectUri)}&state={state}'
+output ADMIN_CONSENT_URL_TEMPLATE string = '${environment().authentication.loginEndpoint}{tenant}/v2.0/adminconsent?client_id=${registeredAppClientId}&scope=${uriComponent('${cloud.graph}/.default')}&redirect_uri=${uriComponent(redirectUri)}&state={state}'
 output GRAPH_PERMISSIONS array = graphPermissions
+
+// What the national-cloud script needs, and what to do with its answer (docs/deploying.md).
+@description('The managed identity\'s object (principal) id: the federated credential\'s subject.')
+output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+@description('The federated credential\'s issuer: this cloud\'s login endpoint and the home tenant.')
+output FEDERATION_ISSUER string = federationIssuer
+@description('The federated credential\'s audience in this cloud.')
+output FEDERATION_AUDIENCE string = cloud.tokenExchangeAudience
+@description('Empty in the public cloud. Elsewhere: the command that creates the app registration, then `azd env set XTENANT_APP_CLIENT_ID <its client id>` and `azd provision`.')
+output NATIONAL_CLOUD_APP_REGISTRATION string = isPublicCloud ? '' : 'infra/scripts/register-app-national-cloud.sh --cloud ${environment().name} --app-name "${appDisplayName}" --mi-principal-id ${identity.outputs.principalId} --home-tenant ${tenant().tenantId} --redirect-uri ${redirectUri} --graph-roles ${join(graphAppRoleIds, ',')}'

@@ -1,8 +1,10 @@
 """Typed settings, loaded from the environment and validated once, every problem reported together.
 
-The same names point the app at Azure or at the local fake cloud (DESIGN.md): the platform sets
+The same names point the app at Azure or at the local fake cloud: the platform sets
 IDENTITY_ENDPOINT / IDENTITY_HEADER; AZURE_CLIENT_ID names the user-assigned managed identity;
-APP_CLIENT_ID the multi-tenant app registration whose federated credential that identity is.
+APP_CLIENT_ID the multi-tenant app registration whose federated credential that identity is
+(docs/decisions.md#secretless-token-chain). AZURE_AUTHORITY_HOST and GRAPH_ENDPOINT move the
+endpoints, which is how the tests and `make demo` reach the fake cloud (docs/decisions.md#clouds).
 """
 
 from __future__ import annotations
@@ -93,6 +95,73 @@ def is_guid(value: str) -> bool:
     return _GUID.fullmatch(value) is not None
 
 
+#: The scheduled run's default, as in local.settings.sample.json and infra/main.bicep: 02:00 UTC.
+DEFAULT_SCHEDULE = "0 0 2 * * *"
+
+
+@dataclass(frozen=True)
+class _CronField:
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()
+    name_base: int = 0
+
+
+# NCRONTAB, as the timer trigger reads it: six fields, seconds first. Each field takes `*`,
+# numbers, lists, ranges and steps; months and weekdays (0-6 from Sunday) also take names.
+# https://learn.microsoft.com/azure/azure-functions/functions-bindings-timer#ncrontab-expressions
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_CRON_FIELDS = (
+    _CronField("second", 0, 59),
+    _CronField("minute", 0, 59),
+    _CronField("hour", 0, 23),
+    _CronField("day", 1, 31),
+    _CronField("month", 1, 12, _MONTHS, name_base=1),
+    _CronField("day-of-week", 0, 6, _WEEKDAYS),
+)
+_CRON_ITEM = re.compile(r"^(?:\*|([a-z0-9]+)(?:-([a-z0-9]+))?)(?:/([0-9]+))?$")
+
+
+def ncrontab_problem(expression: str) -> str | None:
+    """Why `expression` is not a six-field NCRONTAB expression; None when it is one.
+
+    A five-field (classic cron) expression is refused: the host would read its first field as
+    seconds, and Flex Consumption takes no TimeSpan schedules.
+    """
+    fields = expression.split()
+    if len(fields) != len(_CRON_FIELDS):
+        names = " ".join(spec.name for spec in _CRON_FIELDS)
+        return f"{len(fields)} field(s) given, NCRONTAB has 6 ({names})"
+    for text, spec in zip(fields, _CRON_FIELDS, strict=True):
+        if not all(_cron_item_ok(item, spec) for item in text.split(",")):
+            return f"its {spec.name} field {text!r} is not valid ({spec.low}-{spec.high})"
+    return None
+
+
+def _cron_item_ok(item: str, spec: _CronField) -> bool:
+    """`*`, `n`, `n-m`, each optionally `/step`, with n and m inside the field's range."""
+    match = _CRON_ITEM.match(item.lower())
+    if match is None:
+        return False
+    first, last, step = match.groups()
+    if step is not None and int(step) < 1:
+        return False
+    if first is None:
+        return True
+    low, high = _cron_value(first, spec), _cron_value(last or first, spec)
+    return low is not None and high is not None and low <= high
+
+
+def _cron_value(text: str, spec: _CronField) -> int | None:
+    if text in spec.names:
+        return spec.names.index(text) + spec.name_base
+    if not text.isdigit() or not spec.low <= int(text) <= spec.high:
+        return None
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     app_client_id: str
@@ -105,6 +174,7 @@ class Settings:
     certificate_path: Path | None = None
     certificate_password: Secret | None = None
     client_secret: Secret | None = None
+    schedule: str = DEFAULT_SCHEDULE
 
     @property
     def graph_scope(self) -> str:
@@ -202,10 +272,22 @@ class _Loader:
             certificate_path=certificate_path,
             certificate_password=certificate_password,
             client_secret=client_secret,
+            schedule=self.schedule(),
         )
         if self.problems:
             raise SettingsError(self.problems)
         return settings
+
+    def schedule(self) -> str:
+        """SCHEDULE, the timer's NCRONTAB (the trigger binds %SCHEDULE%); the default if unset."""
+        raw = self.get("SCHEDULE")
+        if raw is None:
+            return DEFAULT_SCHEDULE
+        problem = ncrontab_problem(raw)
+        if problem is not None:
+            self.problems.append(f"SCHEDULE must be a six-field NCRONTAB, got {raw!r}: {problem}")
+            return DEFAULT_SCHEDULE
+        return raw
 
     def managed_identity(self) -> str | None:
         client_id = self.guid("AZURE_CLIENT_ID", "the user-assigned managed identity's client id")

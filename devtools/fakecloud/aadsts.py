@@ -1,7 +1,8 @@
 """Entra ID's token endpoint errors: the AADSTS catalogue and the JSON body they travel in.
 
-Clients must react to `error_codes`, not to text (FACTS.md), but the texts follow Entra's so that
-logs and operator messages look like the real thing. Body shape:
+Clients must react to `error_codes`, not to the text, whose wording Entra may change (the codes
+are what https://learn.microsoft.com/entra/identity-platform/reference-error-codes lists), but
+the texts follow Entra's so that logs and operator messages look like the real thing. Body shape:
 `{"error", "error_description": "AADSTS<code>: <text> Trace ID: .. Correlation ID: ..
 Timestamp: ..", "error_codes": [code], "timestamp", "trace_id", "correlation_id", "error_uri"}`.
 """

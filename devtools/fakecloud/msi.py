@@ -1,6 +1,6 @@
 """The App Service / Functions managed identity endpoint (IDENTITY_ENDPOINT + IDENTITY_HEADER).
 
-Protocol (FACTS.md, as azure-identity speaks it):
+Protocol, as azure-identity 1.27 speaks it (read in its `_credentials/app_service.py`):
 `GET {IDENTITY_ENDPOINT}?api-version=2019-08-01&resource=<r>[&client_id=<user-assigned MI>]` with
 header `X-IDENTITY-HEADER`; answer `{"access_token", "expires_on": "<epoch s as string>",
 "resource", "token_type": "Bearer", "client_id"}` (the sync credential needs `expires_on`, the

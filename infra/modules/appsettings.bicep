@@ -2,10 +2,15 @@
 // storage_config) and the identity-based host storage and telemetry connections. Nothing here is
 // a secret: there is none. IDENTITY_ENDPOINT and IDENTITY_HEADER are set by the platform.
 // tests/unit/test_infra.py checks this list against shared/settings.py.
+//
+// Writing sites/config 'appsettings' replaces the whole list, so a plain write would delete every
+// setting an operator added by hand at each `azd up`. As the Azure Verified Modules site module
+// does, the current settings are read here and handed to a nested module that writes them merged
+// with these (ours win on a shared name): docs/decisions.md#appsettings-merge.
 
 param functionAppName string
 
-@description('The multi-tenant app registration\'s client id.')
+@description('The multi-tenant app registration\'s client id; empty until it exists (national clouds: docs/deploying.md).')
 param appClientId string
 
 @description('The user-assigned managed identity\'s client id.')
@@ -22,25 +27,32 @@ param queueEndpoint string
 param tableEndpoint string
 param appInsightsConnectionString string
 
+var settings = {
+  APP_CLIENT_ID: appClientId
+  AZURE_CLIENT_ID: managedIdentityClientId
+  AZURE_CLOUD: cloud
+  XTENANT_AUTH_MODE: 'managed_identity'
+  SCHEDULE: schedule
+  AzureWebJobsStorage__blobServiceUri: blobEndpoint
+  AzureWebJobsStorage__queueServiceUri: queueEndpoint
+  AzureWebJobsStorage__tableServiceUri: tableEndpoint
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: managedIdentityClientId
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${managedIdentityClientId};Authorization=AAD'
+}
+
 resource site 'Microsoft.Web/sites@2024-04-01' existing = {
   name: functionAppName
 }
 
-resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
-  parent: site
-  name: 'appsettings'
-  properties: {
-    APP_CLIENT_ID: appClientId
-    AZURE_CLIENT_ID: managedIdentityClientId
-    AZURE_CLOUD: cloud
-    XTENANT_AUTH_MODE: 'managed_identity'
-    SCHEDULE: schedule
-    AzureWebJobsStorage__blobServiceUri: blobEndpoint
-    AzureWebJobsStorage__queueServiceUri: queueEndpoint
-    AzureWebJobsStorage__tableServiceUri: tableEndpoint
-    AzureWebJobsStorage__credential: 'managedidentity'
-    AzureWebJobsStorage__clientId: managedIdentityClientId
-    APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
-    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${managedIdentityClientId};Authorization=AAD'
+// Read in this deployment, written in the nested one: a template that read and wrote the same
+// config in one deployment would depend on itself.
+module merged 'appsettings-merge.bicep' = {
+  name: 'appsettings-merge'
+  params: {
+    functionAppName: site.name
+    currentAppSettings: list('${site.id}/config/appsettings', '2024-04-01').properties
+    appSettings: settings
   }
 }

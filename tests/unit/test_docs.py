@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,37 @@ DOCS = ROOT / "docs"
 #: Modules that define XtenantError subclasses beyond shared.errors (imported: subclasses loaded).
 _ERROR_MODULES = (shared.messages, shared.onboarding, shared.tenants)
 GUIDES = ("deploying.md", "onboarding.md", "permissions.md", "troubleshooting.md", "operations.md")
+DECISIONS = DOCS / "decisions.md"
+#: The sections of docs/decisions.md, by anchor: code cites them as `docs/decisions.md#<anchor>`.
+DECISION_ANCHORS = (
+    "secretless-token-chain",
+    "sync-assertion-callback",
+    "coalesced-token-requests",
+    "one-retry-layer",
+    "retry-after",
+    "batch-retries",
+    "bytes-not-typed-models",
+    "lazy-msgraph-import",
+    "shared-connection-pool",
+    "aiohttp-transport",
+    "allowed-hosts",
+    "tls-trust",
+    "no-duplicate-creates",
+    "mypy-msgraph",
+    "event-loop",
+    "msgraph-core-deprecated",
+    "job-parameters",
+    "functions-host-locally",
+    "checkov-venv",
+    "clouds",
+    "queue-settings",
+    "graph-bicep-extension",
+    "appsettings-merge",
+)
+#: Background notes that live outside the repository: nothing in it may point at them (spelt in
+#: two parts so that this file does not name them either).
+_OUTSIDE_NOTES = ("FACTS" + ".md", "DESIGN" + ".md")
+_DECISION_LINK = re.compile(r"decisions\.md#([A-Za-z0-9_-]+)")
 
 
 def table_rows(text: str) -> list[list[str]]:
@@ -78,3 +110,61 @@ def test_each_guide_is_linked_from_the_readme_and_its_links_resolve(guide: str) 
 
     assert f"docs/{guide}" in readme
     assert [t for t in targets if not (DOCS / t).resolve().exists()] == []
+
+
+def tracked_files() -> dict[str, str]:
+    """Every file git tracks in the repository, by path, as text (undecodable bytes replaced)."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True
+        ).stdout.decode()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout")
+    paths = [p for p in listed.split("\0") if p and (ROOT / p).is_file()]
+    return {p: (ROOT / p).read_bytes().decode("utf-8", errors="replace") for p in paths}
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def decision_anchors() -> list[str]:
+    headings = re.findall(r"^## (.+)$", DECISIONS.read_text(), re.MULTILINE)
+    return [github_anchor(h) for h in headings]
+
+
+def test_github_anchors_drop_punctuation_and_keep_hyphens() -> None:
+    assert github_anchor("Bytes, not typed models") == "bytes-not-typed-models"
+    assert github_anchor("Retry-After") == "retry-after"
+    assert github_anchor("mypy: msgraph") == "mypy-msgraph"
+
+
+def test_decisions_has_one_section_per_decision_anchor_in_order() -> None:
+    assert decision_anchors() == list(DECISION_ANCHORS)
+
+
+def test_nothing_in_the_repository_cites_notes_kept_outside_it() -> None:
+    citing = sorted(
+        f"{path}: {name}"
+        for path, text in tracked_files().items()
+        for name in _OUTSIDE_NOTES
+        if name in text
+    )
+
+    assert citing == []
+
+
+def test_every_cited_decision_anchor_is_a_section_of_decisions() -> None:
+    anchors = set(decision_anchors())
+    cited = {
+        (path, anchor)
+        for path, text in tracked_files().items()
+        for anchor in _DECISION_LINK.findall(text)
+    }
+    in_page = set(re.findall(r"\]\(#([A-Za-z0-9_-]+)\)", DECISIONS.read_text()))
+
+    assert cited  # the code does cite it
+    assert sorted(f"{path}#{anchor}" for path, anchor in cited if anchor not in anchors) == []
+    assert sorted(in_page - anchors) == []
+    assert "docs/decisions.md" in (ROOT / "README.md").read_text()

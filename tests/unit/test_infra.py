@@ -7,7 +7,9 @@ setting, queue, table, job permission or route fails here rather than at `azd up
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from shared.settings import CLOUDS, AuthMode, Cloud, Settings, SettingsError
 from shared.storage import storage_config
 
 INFRA = infracheck.INFRA
+ROOT = infracheck.ROOT
+NATIONAL_CLOUD_SCRIPT = INFRA / "scripts" / "register-app-national-cloud.sh"
 #: Set by the Functions platform on Azure, never by the template.
 PLATFORM_SETTINGS = {"IDENTITY_ENDPOINT", "IDENTITY_HEADER"}
 ROLE_IDS = {
@@ -45,8 +49,18 @@ def main_variable(name: str) -> Any:
 
 
 def app_settings() -> dict[str, Any]:
-    resource = bicep("modules/appsettings.bicep")["resources"]["appSettings"]
-    return dict(resource["config"]["properties"])
+    """The settings xtenant writes (merged with the app's current ones by appsettings-merge)."""
+    return dict(bicep("modules/appsettings.bicep")["variables"]["settings"]["value"])
+
+
+def config_writers() -> list[str]:
+    """Every `file:resource` that writes a Microsoft.Web/sites/config (existing ones only read)."""
+    return [
+        f"{path.relative_to(INFRA)}:{name}"
+        for path in infracheck.bicep_files(INFRA)
+        for name, r in infracheck.parse_bicep(path).get("resources", {}).items()
+        if r["type"] == "Microsoft.Web/sites/config" and not r["existing"]
+    ]
 
 
 def required_settings() -> set[str]:
@@ -222,3 +236,163 @@ def test_the_fake_cloud_grants_what_the_app_registration_requests() -> None:
     from devtools.fakecloud.scenario import APP_REQUIRED_ROLES
 
     assert list(APP_REQUIRED_ROLES) == main_variable("permissionOrder")
+
+
+def test_the_function_app_sets_no_ftps_state_which_flex_consumption_refuses() -> None:
+    site = bicep("modules/functionapp.bicep")["resources"]["site"]["config"]
+    ftp_policy = bicep("modules/functionapp.bicep")["resources"]["ftp"]["config"]
+
+    assert "ftpsState" not in site["properties"]["siteConfig"]
+    assert ftp_policy["properties"] == {"allow": False}
+
+
+def test_azd_must_be_recent_enough_to_bundle_the_bicep_the_graph_types_need() -> None:
+    project = (ROOT / "azure.yaml").read_text()
+    config = (INFRA / "bicepconfig.json").read_text()
+    guide = (ROOT / "docs" / "deploying.md").read_text()
+
+    assert re.search(r'^requiredVersions:\n  azd: ">= 1\.17\.0"$', project, re.MULTILINE)
+    assert "microsoftgraph/v1.0:1.0.0" in config
+    assert "1.17.0" in guide
+
+
+def test_app_settings_are_merged_with_the_ones_the_app_already_has() -> None:
+    writer = bicep("modules/appsettings.bicep")
+    merge = bicep("modules/appsettings-merge.bicep")
+    params = writer["modules"]["merged"]["config"]["params"]
+    current = params["currentAppSettings"]["operator"]["operands"]
+    written = merge["resources"]["appSettingsConfig"]["config"]
+
+    assert writer["modules"]["merged"]["detail"]["path"] == "appsettings-merge.bicep"
+    assert current["operand_1"]["function"]["type"] == "list"
+    assert current["operand_1"]["function"]["parameters"]["arg_1"] == (
+        "${site.id}/config/appsettings"
+    )
+    assert params["appSettings"] == "settings"
+    assert written["name"] == "appsettings"
+    assert written["properties"]["function"] == {
+        "type": "union",
+        "parameters": {"arg_1": "currentAppSettings", "arg_2": "appSettings"},
+    }
+    assert {"type": "secure"} in merge["parameters"]["currentAppSettings"]["decorators"]
+    assert config_writers() == ["modules/appsettings-merge.bicep:appSettingsConfig"]
+
+
+def test_the_app_registration_is_deployed_by_bicep_in_the_public_cloud_only() -> None:
+    main = bicep("main.bicep")
+    text = (INFRA / "main.bicep").read_text()
+    registration = main["modules"]["appRegistration"]["config"]
+    settings = main["modules"]["appSettings"]["config"]["params"]
+    outputs = main["outputs"]
+
+    assert "var isPublicCloud = environment().name == 'AzureCloud'" in text
+    assert registration["condition"] == "isPublicCloud"
+    assert settings["appClientId"] == "registeredAppClientId"
+    assert main["parameters"]["appClientId"]["default"] == ""
+    assert {"MANAGED_IDENTITY_PRINCIPAL_ID", "FEDERATION_ISSUER", "FEDERATION_AUDIENCE"} <= set(
+        outputs
+    )
+    assert "register-app-national-cloud.sh" in text
+
+
+def test_the_national_cloud_client_id_is_an_azd_parameter() -> None:
+    parameters = (INFRA / "main.parameters.json").read_text()
+
+    assert '"appClientId": {\n      "value": "${XTENANT_APP_CLIENT_ID=}"' in parameters
+
+
+def test_the_national_cloud_script_is_strict_bash_naming_both_audiences() -> None:
+    script = NATIONAL_CLOUD_SCRIPT.read_text()
+
+    assert os.access(NATIONAL_CLOUD_SCRIPT, os.X_OK)
+    assert script.startswith("#!/usr/bin/env bash\n")
+    assert "\nset -euo pipefail\n" in script
+    for audience in ("api://AzureADTokenExchangeUSGov", "api://AzureADTokenExchangeChina"):
+        assert audience in script
+        assert audience in {c.token_exchange_audience for c in CLOUDS.values()}
+    assert subprocess.run(["bash", "-n", str(NATIONAL_CLOUD_SCRIPT)], check=False).returncode == 0
+
+
+_FAKE_AZ = """#!/usr/bin/env bash
+# Answers as az would for a first run against an empty tenant; logs each call, one per line.
+printf '%s\\n' "$*" >> "$AZ_LOG"
+case "$1 $2 $3 $4" in
+  "cloud show "*) echo "$AZ_CLOUD" ;;
+  "account show "*) echo "$AZ_TENANT" ;;
+  "ad app list "*) echo "" ;;
+  "ad app create "*) echo "44444444-4444-4444-4444-444444444444" ;;
+  "ad sp show "*) exit 3 ;;
+  "ad app federated-credential list") echo "" ;;
+esac
+exit 0
+"""
+MI_PRINCIPAL = "22222222-2222-2222-2222-222222222222"
+HOME_TENANT = "33333333-3333-3333-3333-333333333333"
+
+
+def run_national_cloud_script(tmp_path: Path, cloud: str, *args: str) -> tuple[int, list[str]]:
+    """The script against a stand-in `az` signed in to `cloud`; its exit code and az calls."""
+    fake = tmp_path / "bin" / "az"
+    fake.parent.mkdir()
+    fake.write_text(_FAKE_AZ)
+    fake.chmod(0o755)
+    log = tmp_path / "az.log"
+    env = os.environ | {
+        "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}",
+        "AZ_LOG": str(log),
+        "AZ_CLOUD": cloud,
+        "AZ_TENANT": HOME_TENANT,
+    }
+    done = subprocess.run(
+        [str(NATIONAL_CLOUD_SCRIPT), *args], env=env, capture_output=True, text=True, check=False
+    )
+    return done.returncode, log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.mark.parametrize(
+    ("cloud", "issuer_host", "audience"),
+    [
+        ("AzureUSGovernment", "login.microsoftonline.us", "api://AzureADTokenExchangeUSGov"),
+        ("AzureChinaCloud", "login.chinacloudapi.cn", "api://AzureADTokenExchangeChina"),
+    ],
+)
+def test_the_national_cloud_script_federates_the_identity_with_that_clouds_issuer(
+    tmp_path: Path, cloud: str, issuer_host: str, audience: str
+) -> None:
+    code, calls = run_national_cloud_script(
+        tmp_path,
+        cloud,
+        *("--cloud", cloud, "--app-name", "xtenant", "--mi-principal-id", MI_PRINCIPAL),
+        *("--home-tenant", HOME_TENANT, "--graph-roles", "741f803b-c850-494e-b5df-cde7c675a1ca"),
+    )
+    app_id = "44444444-4444-4444-4444-444444444444"
+    created = next(c for c in calls if c.startswith("ad app create "))
+    credential = next(c for c in calls if c.startswith("ad app federated-credential create "))
+
+    assert code == 0
+    assert "--sign-in-audience AzureADMultipleOrgs" in created
+    assert '{"id":"741f803b-c850-494e-b5df-cde7c675a1ca","type":"Role"}' in created
+    assert f"ad sp create --id {app_id} --query id -o tsv" in calls
+    assert f'"issuer":"https://{issuer_host}/{HOME_TENANT}/v2.0"' in credential
+    assert f'"subject":"{MI_PRINCIPAL}"' in credential
+    assert f'"audiences":["{audience}"]' in credential
+
+
+def test_the_national_cloud_script_stops_when_az_is_signed_in_to_another_cloud(
+    tmp_path: Path,
+) -> None:
+    code, calls = run_national_cloud_script(
+        tmp_path,
+        "AzureCloud",
+        *("--cloud", "usgov", "--app-name", "xtenant", "--mi-principal-id", MI_PRINCIPAL),
+        *("--home-tenant", HOME_TENANT),
+    )
+
+    assert code == 1
+    assert not [c for c in calls if c.startswith("ad ")]
+
+
+def test_the_deployment_package_leaves_out_caches() -> None:
+    ignored = set((ROOT / ".funcignore").read_text().splitlines())
+
+    assert {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"} <= ignored

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import AuthMode, Cloud, Settings, SettingsError
+from shared.settings import DEFAULT_SCHEDULE, AuthMode, Cloud, Settings, SettingsError
 
 APP = "11111111-1111-1111-1111-111111111111"
 MI = "22222222-2222-2222-2222-222222222222"
@@ -143,3 +143,48 @@ def test_settings_are_frozen() -> None:
 
     with pytest.raises(AttributeError):
         settings.app_client_id = "other"  # type: ignore[misc]
+
+
+def test_schedule_defaults_to_daily_at_two_when_unset() -> None:
+    settings = Settings.from_env(mi_env())
+
+    assert settings.schedule == DEFAULT_SCHEDULE == "0 0 2 * * *"
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    ["0 */5 * * * *", "0 30 9 * * mon-fri", "0 0 0 1 jan,jul *", "5/15 10-40/10 * * * Sun"],
+)
+def test_a_six_field_ncrontab_schedule_is_accepted(schedule: str) -> None:
+    settings = Settings.from_env(mi_env(SCHEDULE=schedule))
+
+    assert settings.schedule == schedule
+
+
+@pytest.mark.parametrize(
+    ("schedule", "why"),
+    [
+        ("0 2 * * *", "5 field(s) given, NCRONTAB has 6"),
+        ("every night", "2 field(s) given"),
+        ("0 0 25 * * *", "hour field '25' is not valid (0-23)"),
+        ("0 0 2 * * 7", "day-of-week field '7' is not valid (0-6)"),
+        ("0 0 2 ? * *", "day field '?' is not valid"),
+        ("0 0 2 * * fri-mon", "day-of-week field 'fri-mon' is not valid"),
+        ("*/0 * * * * *", "second field '*/0' is not valid"),
+    ],
+)
+def test_a_schedule_that_is_not_six_field_ncrontab_is_reported(schedule: str, why: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(mi_env(SCHEDULE=schedule))
+
+    [problem] = caught.value.problems
+    assert problem.startswith(f"SCHEDULE must be a six-field NCRONTAB, got {schedule!r}: ")
+    assert why in problem
+
+
+def test_a_bad_schedule_is_reported_with_every_other_problem() -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env({"SCHEDULE": "0 2 * * *", "AZURE_CLOUD": "mars"})
+
+    assert any(p.startswith("SCHEDULE must be a six-field NCRONTAB") for p in caught.value.problems)
+    assert any(p.startswith("missing APP_CLIENT_ID") for p in caught.value.problems)

@@ -168,3 +168,16 @@ def test_every_cited_decision_anchor_is_a_section_of_decisions() -> None:
     assert sorted(f"{path}#{anchor}" for path, anchor in cited if anchor not in anchors) == []
     assert sorted(in_page - anchors) == []
     assert "docs/decisions.md" in (ROOT / "README.md").read_text()
+
+
+def test_the_documented_rerun_never_guesses_job_mode_or_params() -> None:
+    """A recipe that took the first row's job, forced apply and sent empty params once disabled
+    guests in a tenant enrolled as plan-only: a re-run must follow each row's own job, mode and
+    params, plan first."""
+    section = (DOCS / "operations.md").read_text().split("## Re-run the tenants that failed")[1]
+    section = section.split("\n## ")[0]
+
+    assert ".rows[0]" not in section
+    assert '"params": {}' not in section
+    assert '"mode": "plan"' in section
+    assert "{tenant_id, tenant_name, job, mode, params" in section

@@ -17,7 +17,6 @@ from shared.errors import XtenantError
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
 
-STATE_TTL = timedelta(hours=1)
 _PARTITION = "onboarding"
 _STATE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 #: Spent and expired states are kept this long (to tell "used" and "expired" from "unknown").
@@ -44,7 +43,7 @@ class PendingConsent:
 class ConsentStates:
     """Single-use, expiring states in the tenants table (partition `onboarding`)."""
 
-    def __init__(self, table: TableClient, *, ttl: timedelta = STATE_TTL) -> None:
+    def __init__(self, table: TableClient, *, ttl: timedelta) -> None:
         self.table = table
         self.ttl = ttl
 
@@ -83,7 +82,7 @@ class ConsentStates:
         if entity.get("used_at"):
             raise _used()
         if datetime.fromisoformat(entity["expires_at"]) <= now:
-            raise _expired()
+            raise _expired(self.ttl)
         entity["used_at"] = now.isoformat()
         try:  # conditional: of two callbacks racing with the same state, one wins
             await self.table.update_entity(
@@ -129,5 +128,9 @@ def _used() -> InvalidState:
     return restart("This consent link has already been used.")
 
 
-def _expired() -> InvalidState:
-    return restart("This consent link has expired (links are valid for one hour).")
+def _expired(ttl: timedelta) -> InvalidState:
+    return restart(f"This consent link has expired (links are valid for {_days(ttl)}).")
+
+
+def _days(ttl: timedelta) -> str:
+    return "one day" if ttl.days == 1 else f"{ttl.days} days"

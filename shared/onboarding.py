@@ -76,7 +76,7 @@ async def start(
             "redirect_uri": redirect_uri,
             "tenant": tenant_hint,
             "next": "Send consent_url to a Global Administrator (or Privileged Role "
-            "Administrator) of the customer tenant. It works once, within the hour.",
+            "Administrator) of the customer tenant. It works once, until expires_at.",
         },
         {"Cache-Control": "no-store"},
     )

@@ -8,6 +8,7 @@ import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from shared.consent_states import ConsentStates
@@ -52,7 +53,9 @@ class Services:
             credentials=credentials,
             pool=GraphPool(settings, credentials),
             registry=TenantRegistry(tenants_table),
-            consent_states=ConsentStates(tenants_table),
+            consent_states=ConsentStates(
+                tenants_table, ttl=timedelta(days=settings.consent_link_days)
+            ),
             ledger=Ledger(runs_table),
             runs=RunViews(runs_table),
             queue=storage.queue(QUEUE),

@@ -97,6 +97,7 @@ def is_guid(value: str) -> bool:
 
 #: The scheduled run's default, as in local.settings.sample.json and infra/main.bicep: 02:00 UTC.
 DEFAULT_SCHEDULE = "0 0 2 * * *"
+DEFAULT_CONSENT_LINK_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,8 @@ class Settings:
     certificate_password: Secret | None = None
     client_secret: Secret | None = None
     schedule: str = DEFAULT_SCHEDULE
+    #: how long an admin-consent link works: customer admins answer over days, not minutes
+    consent_link_days: int = DEFAULT_CONSENT_LINK_DAYS
 
     @property
     def graph_scope(self) -> str:
@@ -273,10 +276,22 @@ class _Loader:
             certificate_password=certificate_password,
             client_secret=client_secret,
             schedule=self.schedule(),
+            consent_link_days=self.whole_number(
+                "XTENANT_CONSENT_LINK_DAYS", DEFAULT_CONSENT_LINK_DAYS, low=1, high=90
+            ),
         )
         if self.problems:
             raise SettingsError(self.problems)
         return settings
+
+    def whole_number(self, name: str, default: int, *, low: int, high: int) -> int:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            self.problems.append(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
+            return default
+        return int(raw)
 
     def schedule(self) -> str:
         """SCHEDULE, the timer's NCRONTAB (the trigger binds %SCHEDULE%); the default if unset."""

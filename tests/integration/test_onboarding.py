@@ -12,6 +12,7 @@ import json
 import ssl
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -78,6 +79,8 @@ async def test_onboarding_gives_an_admin_consent_link_for_this_app(
     assert query["redirect_uri"] == f"{stack.host.http_base_url}/api/consent/callback"
     assert len(query["state"]) >= 43
     assert link["redirect_uri"] == query["redirect_uri"]
+    lifetime = datetime.fromisoformat(link["expires_at"]) - datetime.now(UTC)
+    assert timedelta(days=6, hours=23) < lifetime <= timedelta(days=7)
 
 
 async def test_a_consenting_tenant_is_registered_and_its_connection_checked(

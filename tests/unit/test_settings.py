@@ -188,3 +188,14 @@ def test_a_bad_schedule_is_reported_with_every_other_problem() -> None:
 
     assert any(p.startswith("SCHEDULE must be a six-field NCRONTAB") for p in caught.value.problems)
     assert any(p.startswith("missing APP_CLIENT_ID") for p in caught.value.problems)
+
+
+@pytest.mark.parametrize("raw", ["0", "91", "seven", "-1"])
+def test_the_consent_link_lifetime_is_checked(raw: str) -> None:
+    with pytest.raises(SettingsError, match="XTENANT_CONSENT_LINK_DAYS must be a whole number"):
+        Settings.from_env(mi_env() | {"XTENANT_CONSENT_LINK_DAYS": raw})
+
+
+def test_consent_links_last_seven_days_unless_told_otherwise() -> None:
+    assert Settings.from_env(mi_env()).consent_link_days == 7
+    assert Settings.from_env(mi_env() | {"XTENANT_CONSENT_LINK_DAYS": "30"}).consent_link_days == 30

@@ -16,7 +16,7 @@ from typing import Any
 
 from shared.errors import Recorded, XtenantError
 from shared.graph import GraphPool
-from shared.identity import TenantCredentials
+from shared.identity import TenantCredentialCache
 from shared.jobs import Mode
 from shared.ledger import FINAL, Ledger
 from shared.ledger import TABLE as RUNS_TABLE
@@ -46,7 +46,7 @@ class Services:
 
     settings: Settings
     storage: Storage
-    credentials: TenantCredentials
+    credentials: TenantCredentialCache
     pool: GraphPool
     registry: TenantRegistry
     ledger: Ledger
@@ -58,7 +58,7 @@ class Services:
         env = os.environ if env is None else env
         settings = Settings.from_env(env)
         storage = Storage(storage_config(env))
-        credentials = TenantCredentials(settings)
+        credentials = TenantCredentialCache(settings)
         return cls(
             settings=settings,
             storage=storage,

@@ -2,10 +2,12 @@
 
 On Azure the app holds no secret. The user-assigned managed identity (MI) gets a token for the
 cloud's token-exchange audience; that token is the `client_assertion` with which the multi-tenant
-app registration (whose federated credential the MI is) obtains each customer tenant's token.
+app registration (whose federated credential the MI is) obtains each customer tenant's token
+(docs/decisions.md#secretless-token-chain).
 https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity
 
-Two properties the SDKs do not give by themselves (FACTS.md) and this module adds:
+Two properties the SDKs do not give by themselves and this module adds
+(docs/decisions.md#coalesced-token-requests):
 - concurrent first calls are coalesced: N tenants starting at once make ONE MI request, and N
   callers of one tenant make ONE token request;
 - one credential per tenant per process, so the SDK's token cache is reused across jobs.
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,10 +28,11 @@ from shared.errors import (
     AssertionExpired,
     ManagedIdentityUnavailable,
     XtenantError,
-    classify,
+    classify_token_error,
 )
 from shared.ids import validate_tenant_id
 from shared.settings import AuthMode, Settings
+from shared.tls import client_ssl_context
 
 if TYPE_CHECKING:  # aiohttp is imported on first use: `import function_app` skips its ~0.2 s
     import aiohttp
@@ -51,7 +53,8 @@ class ManagedIdentityAssertion:
     """The MI token used as client assertion: fetched once, cached until near expiry.
 
     `current()` is synchronous because ClientAssertionCredential calls its `func` synchronously,
-    even in azure.identity.aio (FACTS.md); `ensure_fresh()` is awaited just before.
+    even in azure.identity.aio (docs/decisions.md#sync-assertion-callback); `ensure_fresh()` is
+    awaited just before.
     """
 
     def __init__(
@@ -117,9 +120,10 @@ class ManagedIdentityAssertion:
 class TenantCredential(AsyncTokenCredential):
     """An AsyncTokenCredential for one tenant that raises xtenant's typed errors.
 
-    Built lazily on first use (it needs the running event loop for its connection pool), then
-    cached by TenantCredentials for the life of the process. Owned by TenantCredentials:
-    `close()` here is a no-op so a client that closes "its" credential cannot break the others.
+    Built lazily on first use (it needs the running event loop for its connection pool,
+    docs/decisions.md#event-loop), then cached by TenantCredentialCache for the life of the
+    process, which owns it: `close()` here is a no-op so a client that closes "its" credential
+    cannot break the others.
     """
 
     def __init__(
@@ -180,10 +184,12 @@ class TenantCredential(AsyncTokenCredential):
         except XtenantError:
             raise
         except Exception as exc:
-            raise classify(exc, tenant_id=self.tenant_id, consent_url=self._consent_url) from exc
+            raise classify_token_error(
+                exc, tenant_id=self.tenant_id, consent_url=self._consent_url
+            ) from exc
 
     async def close(self) -> None:
-        """No-op: TenantCredentials owns and closes the underlying credential."""
+        """No-op: TenantCredentialCache owns and closes the underlying credential."""
 
     async def aclose_inner(self) -> None:
         if self._inner is not None:
@@ -194,16 +200,14 @@ class TenantCredential(AsyncTokenCredential):
         """Leaving `async with` must not close a credential shared by the process."""
 
 
-class TenantCredentials:
+class TenantCredentialCache:
     """One TenantCredential per tenant per process, all sharing one MI assertion and one pool."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._by_tenant: dict[str, TenantCredential] = {}
         self._session: aiohttp.ClientSession | None = None
-        # Built now, so the CA bundle in the environment (SSL_CERT_FILE) at start-up is the one
-        # used; aiohttp's own default context is frozen when aiohttp is first imported.
-        self._ssl = ssl.create_default_context()
+        self._ssl = client_ssl_context()
         self.assertion: ManagedIdentityAssertion | None = None
         if settings.auth_mode is AuthMode.MANAGED_IDENTITY:
             self.assertion = ManagedIdentityAssertion(

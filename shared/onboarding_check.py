@@ -23,10 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.errors import PermissionMissing, XtenantError, classify
-from shared.graph import GraphSession
+from shared.errors import PermissionMissing, XtenantError, classify_token_error
+from shared.graph import GraphRequest, GraphSession, RetryBudget
 from shared.jobs import JOBS
-from shared.retry import RetryBudget
 from shared.services import Services
 
 #: Seconds the check may spend on retries: it answers an HTTP request a person waits for.
@@ -39,7 +38,7 @@ class Probe:
 
     describe: str
     permissions: frozenset[str]
-    build: Callable[[GraphSession], Any]
+    build: Callable[[GraphSession], GraphRequest]
 
 
 PROBES = (
@@ -48,7 +47,7 @@ PROBES = (
         frozenset(
             {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
         ),
-        lambda s: s.list_request(s.client.users, select=["id"], top=1),
+        lambda s: s.list_users(select=["id"], top=1),
     ),
     Probe(
         "GET /policies/authorizationPolicy",
@@ -67,7 +66,7 @@ PROBES = (
                 "Directory.ReadWrite.All",
             }
         ),
-        lambda s: s.list_request(s.client.groups, select=["id"], top=1),
+        lambda s: s.list_groups(select=["id"], top=1),
     ),
 )
 
@@ -131,7 +130,7 @@ async def check_connection(services: Services, tenant_id: str) -> CheckResult:
     try:
         access = await services.credentials.token(tenant_id)
     except Exception as exc:  # typed by identity.py; anything else is classified here
-        failure = classify(exc, tenant_id=tenant_id, consent_url=consent_url)
+        failure = classify_token_error(exc, tenant_id=tenant_id, consent_url=consent_url)
         return CheckResult(tenant_id, False, error=failure, duration_s=time.monotonic() - started)
     roles = token_roles(access.token)
     probe = choose_probe(roles)

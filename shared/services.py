@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from shared.consent_states import ConsentStates
 from shared.graph import GraphPool
-from shared.identity import TenantCredentials
+from shared.identity import TenantCredentialCache
 from shared.ledger import TABLE as RUNS_TABLE
 from shared.ledger import Ledger
 from shared.messages import QUEUE
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 class Services:
     settings: Settings
     storage: Storage
-    credentials: TenantCredentials
+    credentials: TenantCredentialCache
     pool: GraphPool
     registry: TenantRegistry
     consent_states: ConsentStates
@@ -45,7 +45,7 @@ class Services:
         env = os.environ if env is None else env
         settings = Settings.from_env(env)
         storage = Storage(storage_config(env))
-        credentials = TenantCredentials(settings)
+        credentials = TenantCredentialCache(settings)
         tenants_table, runs_table = storage.table(TENANTS_TABLE), storage.table(RUNS_TABLE)
         return cls(
             settings=settings,

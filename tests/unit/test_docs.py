@@ -12,6 +12,7 @@ import shared.errors as errors
 import shared.messages
 import shared.onboarding
 import shared.tenants
+from shared.graph import GRAPH_ERROR_CODES
 from shared.jobs import JOBS
 from shared.tenants import HealthStatus
 
@@ -94,7 +95,7 @@ def test_troubleshooting_covers_every_aadsts_code_the_app_knows() -> None:
 
 def test_troubleshooting_covers_every_graph_code_and_error_class() -> None:
     text = (DOCS / "troubleshooting.md").read_text()
-    graph_codes = set(errors._NOT_LICENSED_CODES) | {"Authorization_RequestDenied"}
+    graph_codes = set(GRAPH_ERROR_CODES)
     classes = error_classes() | {s.value for s in HealthStatus if s is not HealthStatus.HEALTHY}
 
     assert {"tenant_not_onboarded", "invalid_state", "ambiguous_target"} <= classes

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from kiota_abstractions.api_error import APIError
 
-from shared.retry import (
+from shared.graph import (
     RetryBudget,
     RetryPolicy,
     ThrottleGate,

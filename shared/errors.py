@@ -208,10 +208,17 @@ class DeliveriesExhausted(_RecordedUnderClass):
     the last failure recorded for it."""
 
 
-def consent_remediation(url: str | None) -> str:
-    """What to do when the tenant has not consented: an admin grants consent at `url`."""
-    where = f": {url}" if url else " (the admin-consent URL for this tenant)"
-    return f"A Global Administrator of the tenant must grant admin consent{where}"
+def consent_remediation(tenant_id: str | None) -> str:
+    """What to do when the tenant has not consented: its admin follows a consent link.
+
+    The link comes from the onboarding flow (a single-use state and the registered redirect
+    URI): a bare admin-consent URL would end at a callback that refuses it.
+    """
+    link = f"GET /api/onboard?tenant={tenant_id}" if tenant_id else "GET /api/onboard?tenant=<id>"
+    return (
+        "A Global Administrator of the tenant must grant admin consent: issue a consent link "
+        f"({link}) and send it to them; the link's callback checks the tenant again."
+    )
 
 
 def _federation(_: str | None) -> str:
@@ -302,9 +309,7 @@ def status_of(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def classify_token_error(
-    exc: BaseException, *, tenant_id: str | None = None, consent_url: str | None = None
-) -> XtenantError:
+def classify_token_error(exc: BaseException, *, tenant_id: str | None = None) -> XtenantError:
     """Turn a failure from the token chain into the typed error that decides what happens next."""
     if isinstance(exc, XtenantError):
         return exc
@@ -315,7 +320,7 @@ def classify_token_error(
             return kind(
                 f"AADSTS{code}: {summary}",
                 tenant_id=tenant_id,
-                remediation=remedy(consent_url),
+                remediation=remedy(tenant_id),
                 code=code,
             )
     return _classify_without_known_code(exc, codes, tenant_id)

@@ -132,13 +132,11 @@ class TenantCredential(AsyncTokenCredential):
         build: Callable[[], _ClosableCredential],
         *,
         assertion: ManagedIdentityAssertion | None,
-        consent_url: str,
     ) -> None:
         self.tenant_id = tenant_id
         self._build = build
         self._inner: _ClosableCredential | None = None
         self._assertion = assertion
-        self._consent_url = consent_url
         self._lock = asyncio.Lock()
 
     async def get_token(
@@ -184,9 +182,7 @@ class TenantCredential(AsyncTokenCredential):
         except XtenantError:
             raise
         except Exception as exc:
-            raise classify_token_error(
-                exc, tenant_id=self.tenant_id, consent_url=self._consent_url
-            ) from exc
+            raise classify_token_error(exc, tenant_id=self.tenant_id) from exc
 
     async def close(self) -> None:
         """No-op: TenantCredentialCache owns and closes the underlying credential."""
@@ -223,7 +219,6 @@ class TenantCredentialCache:
                 tid,
                 lambda: self._build(tid),
                 assertion=self.assertion,
-                consent_url=self._settings.admin_consent_url(tid),
             )
             self._by_tenant[tid] = credential
         return credential

@@ -23,7 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.errors import PermissionMissing, XtenantError, classify_token_error
+from shared.errors import (
+    PermissionMissing,
+    XtenantError,
+    classify_token_error,
+    consent_remediation,
+)
 from shared.graph import GraphRequest, GraphSession, RetryBudget
 from shared.jobs import JOBS
 from shared.services import Services
@@ -126,11 +131,10 @@ def missing_per_job(roles: tuple[str, ...] | None) -> dict[str, list[str]]:
 async def check_connection(services: Services, tenant_id: str) -> CheckResult:
     """Token exchange, then one Graph read; never raises for a tenant's failure."""
     started = time.monotonic()
-    consent_url = services.settings.admin_consent_url(tenant_id)
     try:
         access = await services.credentials.token(tenant_id)
     except Exception as exc:  # typed by identity.py; anything else is classified here
-        failure = classify_token_error(exc, tenant_id=tenant_id, consent_url=consent_url)
+        failure = classify_token_error(exc, tenant_id=tenant_id)
         return CheckResult(tenant_id, False, error=failure, duration_s=time.monotonic() - started)
     roles = token_roles(access.token)
     probe = choose_probe(roles)
@@ -140,8 +144,7 @@ async def check_connection(services: Services, tenant_id: str) -> CheckResult:
         failure = PermissionMissing(
             "the tenant has granted the app no Microsoft Graph application permission",
             tenant_id=tenant_id,
-            remediation=f"A Global Administrator of the tenant must grant admin consent: "
-            f"{consent_url}",
+            remediation=consent_remediation(tenant_id),
         )
         return CheckResult(
             tenant_id, False, **common, error=failure, duration_s=time.monotonic() - started

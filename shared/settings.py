@@ -184,19 +184,15 @@ class Settings:
         """The one scope every tenant token is requested for (app-only: `/.default`)."""
         return f"{self.graph_endpoint}/.default"
 
-    def admin_consent_url(
-        self, tenant: str, *, redirect_uri: str | None = None, state: str | None = None
-    ) -> str:
+    def admin_consent_url(self, tenant: str, *, redirect_uri: str, state: str) -> str:
         """Where a tenant's admin grants the app its permissions (v2 `adminconsent` endpoint).
 
-        `tenant` is a tenant id or `organizations`. The only place this URL is built.
-        https://learn.microsoft.com/entra/identity-platform/v2-admin-consent
+        `tenant` is a tenant id or `organizations`. The only place this URL is built; it always
+        carries the onboarding flow's redirect URI and single-use state, or the callback would
+        refuse the answer. https://learn.microsoft.com/entra/identity-platform/v2-admin-consent
         """
         fields = {"client_id": self.app_client_id, "scope": self.graph_scope}
-        if redirect_uri is not None:
-            fields["redirect_uri"] = redirect_uri
-        if state is not None:
-            fields["state"] = state
+        fields |= {"redirect_uri": redirect_uri, "state": state}
         return f"{self.authority_host}/{tenant}/v2.0/adminconsent?{urlencode(fields)}"
 
     @classmethod

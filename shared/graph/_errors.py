@@ -47,7 +47,6 @@ def error_from_graph_answer(
     *,
     tenant_id: str | None,
     permissions: tuple[str, ...] = (),
-    consent_url: str | None = None,
 ) -> XtenantError:
     """The typed error for a Graph error answer: its status, ODataError code and message."""
     label = f"HTTP {status} {code or ''}".rstrip()
@@ -60,7 +59,7 @@ def error_from_graph_answer(
             remediation="None needed: the tenant has no Entra ID P1 licence, so no sign-in data.",
         )
     if status == 403 and code == PERMISSION_DENIED:
-        return _permission_missing(text, code, tenant_id, permissions, consent_url)
+        return _permission_missing(text, code, tenant_id, permissions)
     if status == 429 or status >= 500:
         return TransientError(text, tenant_id=tenant_id, code=code or status, remediation=RETRIED)
     kind = GraphRequestError
@@ -82,7 +81,6 @@ def _permission_missing(
     code: str,
     tenant_id: str | None,
     permissions: tuple[str, ...],
-    consent_url: str | None,
 ) -> PermissionMissing:
     needed = ", ".join(permissions) or "the permission this job declares"
     return PermissionMissing(
@@ -91,7 +89,7 @@ def _permission_missing(
         code=code,
         remediation=(
             f"Add {needed} to the app registration's Graph application permissions; "
-            f"then: {consent_remediation(consent_url)}"
+            f"then: {consent_remediation(tenant_id)}"
         ),
     )
 
@@ -101,7 +99,6 @@ def classify_graph_failure(
     *,
     tenant_id: str | None,
     permissions: tuple[str, ...] = (),
-    consent_url: str | None = None,
 ) -> XtenantError:
     """The typed error for whatever a Graph call raised: an error answer, a network failure, or
     a token failure (typed already by shared.identity, or typed here as the token chain's)."""
@@ -118,10 +115,9 @@ def classify_graph_failure(
             str(message),
             tenant_id=tenant_id,
             permissions=permissions,
-            consent_url=consent_url,
         )
     if isinstance(exc, OSError | asyncio.TimeoutError | httpx.TransportError):
         return TransientError(
             f"network: {first_line(exc)}", tenant_id=tenant_id, remediation=RETRIED
         )
-    return classify_token_error(exc, tenant_id=tenant_id, consent_url=consent_url)
+    return classify_token_error(exc, tenant_id=tenant_id)

@@ -110,7 +110,6 @@ class GraphPool:
             budget=budget or RetryBudget(self.options.retry.budget_s),
             policy=self.options.retry,
             permissions=tuple(permissions),
-            consent_url=self.settings.admin_consent_url(tid),
             gate=self._gates.setdefault(tid, ThrottleGate()),
         )
 

@@ -45,7 +45,6 @@ class GraphSession:
     budget: RetryBudget
     policy: RetryPolicy
     permissions: tuple[str, ...] = ()
-    consent_url: str | None = None
     requests_sent: int = 0
     #: shared by every session of this tenant in the pool (see ThrottleGate)
     gate: ThrottleGate = field(default_factory=ThrottleGate)
@@ -173,7 +172,6 @@ class GraphSession:
             exc,
             tenant_id=self.tenant_id,
             permissions=self.permissions,
-            consent_url=self.consent_url,
         )
 
     def answer_error(self, status: int, body: dict[str, Any] | None) -> XtenantError:
@@ -185,5 +183,4 @@ class GraphSession:
             str(error.get("message", "")),
             tenant_id=self.tenant_id,
             permissions=self.permissions,
-            consent_url=self.consent_url,
         )

@@ -91,7 +91,7 @@ async def test_each_tenant_refusal_is_classified_end_to_end(
     assert caught.value.retryable is False
 
 
-async def test_consent_errors_tell_the_operator_the_tenants_admin_consent_url(
+async def test_consent_errors_point_the_operator_to_the_tenants_onboarding_link(
     cloud: FakeCloud, credentials: TenantCredentialCache
 ) -> None:
     tenant = new_tenant(cloud, "not_installed")
@@ -99,9 +99,7 @@ async def test_consent_errors_tell_the_operator_the_tenants_admin_consent_url(
     with pytest.raises(errors.TenantNotOnboarded) as caught:
         await credentials.token(tenant)
 
-    assert f"{cloud.authority_url}/{tenant}/v2.0/adminconsent?client_id=" in (
-        caught.value.remediation
-    )
+    assert f"GET /api/onboard?tenant={tenant}" in caught.value.remediation
 
 
 async def test_unknown_tenant_is_tenant_not_found(credentials: TenantCredentialCache) -> None:

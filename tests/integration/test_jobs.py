@@ -620,7 +620,7 @@ async def test_tenant_without_user_write_permission_gets_permission_missing_nami
     assert result.error.error_class == "permission_missing"
     assert "User.ReadWrite.All" in result.error.message
     assert "User.ReadWrite.All" in result.error.remediation
-    assert f"{tenant}/v2.0/adminconsent" in result.error.remediation
+    assert f"GET /api/onboard?tenant={tenant}" in result.error.remediation
     assert everything(cloud, tenant) == before
 
 

@@ -60,7 +60,7 @@ def entra_error(code: int, status: int = 400) -> ClientAuthenticationError:
 def test_each_aadsts_code_becomes_its_typed_error(
     code: int, kind: type[errors.XtenantError]
 ) -> None:
-    error = classify_token_error(entra_error(code), tenant_id=TENANT, consent_url=CONSENT)
+    error = classify_token_error(entra_error(code), tenant_id=TENANT)
 
     assert type(error) is kind
     assert error.code == code
@@ -69,10 +69,11 @@ def test_each_aadsts_code_becomes_its_typed_error(
 
 
 @pytest.mark.parametrize("code", [700016, 65001])
-def test_onboarding_errors_carry_the_tenants_admin_consent_url(code: int) -> None:
-    error = classify_token_error(entra_error(code), tenant_id=TENANT, consent_url=CONSENT)
+def test_consent_errors_point_to_the_onboarding_link_for_the_tenant(code: int) -> None:
+    error = classify_token_error(entra_error(code), tenant_id=TENANT)
 
-    assert CONSENT in error.remediation
+    assert f"GET /api/onboard?tenant={TENANT}" in error.remediation
+    assert "adminconsent" not in error.remediation
     assert error.retryable is False
     assert error.health == "needs_consent"
 

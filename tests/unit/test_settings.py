@@ -130,11 +130,12 @@ def test_secret_mode_never_shows_the_secret_in_repr_or_errors() -> None:
 def test_admin_consent_url_names_tenant_app_and_graph_scope() -> None:
     settings = Settings.from_env(mi_env())
 
-    url = settings.admin_consent_url(TENANT)
+    url = settings.admin_consent_url(TENANT, redirect_uri="https://app/cb", state="s")
 
     assert url == (
         f"https://login.microsoftonline.com/{TENANT}/v2.0/adminconsent"
         f"?client_id={APP}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+        "&redirect_uri=https%3A%2F%2Fapp%2Fcb&state=s"
     )
 
 

@@ -26,6 +26,8 @@
     ├── TransientError              yes        both      nothing: retried, then redelivered
     │   └── LoopDetected            yes        token     back off hard; a caching bug (50196)
     ├── UnexpectedError             no         token     read the message; report it
+    ├── TlsFailure                  no         both      the app's CA bundle or proxy: every
+    │                                                    tenant alike, no tenant's health
     ├── TenantSkipped               -          -         a row skipped because of its tenant's
     │                                                    health (the class is that health)
     └── DeliveriesExhausted         -          -         a row whose message went to the poison
@@ -46,6 +48,7 @@ import asyncio
 import enum
 import json
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -190,6 +193,52 @@ class UnexpectedError(XtenantError):
     error_class = "unexpected"
 
 
+class TlsFailure(XtenantError):
+    """The app could not verify Entra's or Graph's certificate: a configuration problem of the
+    app (its CA bundle, a proxy that intercepts TLS, the endpoint settings), the same for every
+    tenant. Not retried, and never counted against a tenant's health."""
+
+    error_class = "tls_failure"
+
+
+def is_tls_failure(exc: BaseException) -> bool:
+    """Whether a certificate or TLS handshake failure is behind `exc`.
+
+    The SDKs wrap it (httpx ConnectError <- aiohttp ClientConnectorCertificateError <- ssl error;
+    azure-core ServiceRequestError.inner_exception), so the whole chain is walked.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError) or type(current).__name__ in _TLS_ERROR_NAMES:
+            return True
+        pending += [current.__cause__, current.__context__]
+        pending += [getattr(current, a, None) for a in ("inner_exception", "certificate_error")]
+    return False
+
+
+#: aiohttp's TLS errors, by name: aiohttp is imported on first use, not by this module.
+_TLS_ERROR_NAMES = frozenset(
+    {"ClientSSLError", "ClientConnectorSSLError", "ClientConnectorCertificateError"}
+)
+
+
+def tls_failure(exc: BaseException, *, tenant_id: str | None) -> TlsFailure:
+    return TlsFailure(
+        f"TLS: {first_line(exc)}",
+        tenant_id=tenant_id,
+        remediation=(
+            "The app does not trust the certificate of Entra ID or Graph: check the CA bundle "
+            "(SSL_CERT_FILE, REQUESTS_CA_BUNDLE), any TLS-intercepting proxy, and the "
+            "AZURE_AUTHORITY_HOST / GRAPH_ENDPOINT settings. Every tenant is affected alike."
+        ),
+    )
+
+
 class _RecordedUnderClass(XtenantError):
     """A row outcome reported under an error class decided at run time."""
 
@@ -331,6 +380,8 @@ def _classify_without_known_code(
 ) -> XtenantError:
     status = status_of(exc)
     code = codes[0] if codes else None
+    if is_tls_failure(exc):
+        return tls_failure(exc, tenant_id=tenant_id)
     if any(c in _TRANSIENT_CODES for c in codes) or status == 429 or (status or 0) >= 500:
         label = f"AADSTS{code}" if code else f"HTTP {status}"
         return TransientError(

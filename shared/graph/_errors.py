@@ -27,7 +27,9 @@ from shared.errors import (
     classify_token_error,
     consent_remediation,
     first_line,
+    is_tls_failure,
     status_of,
+    tls_failure,
 )
 
 #: Graph answers a duplicate member reference with 400 Request_BadRequest and only this text.
@@ -116,6 +118,8 @@ def classify_graph_failure(
             tenant_id=tenant_id,
             permissions=permissions,
         )
+    if is_tls_failure(exc):
+        return tls_failure(exc, tenant_id=tenant_id)
     if isinstance(exc, OSError | asyncio.TimeoutError | httpx.TransportError):
         return TransientError(
             f"network: {first_line(exc)}", tenant_id=tenant_id, remediation=RETRIED

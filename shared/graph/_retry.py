@@ -39,7 +39,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from shared.errors import status_of
+from shared.errors import is_tls_failure, status_of
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,8 @@ def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
     status = status_of(exc)
     if status is not None:
         return is_retryable_status(status, idempotent=idempotent)
+    if is_tls_failure(exc):  # a certificate the app does not trust stays untrusted
+        return False
     if isinstance(exc, NOT_SENT):
         return True
     if isinstance(exc, httpx.TransportError | asyncio.TimeoutError):

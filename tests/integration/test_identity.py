@@ -263,3 +263,27 @@ async def test_certificate_mode_gets_a_token(
         assert (await chain.token(tenant)).token
     finally:
         await chain.close()
+
+
+async def test_an_untrusted_certificate_is_a_tls_failure_not_a_tenants_fault(
+    cloud: FakeCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an app whose CA bundle does not hold the (fake) cloud's CA
+    import certifi
+
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    tenant = new_tenant(cloud)
+    distrusting = TenantCredentialCache(Settings.from_env())
+    try:
+        # when it asks the tenant for a token
+        with pytest.raises(errors.TlsFailure) as caught:
+            await distrusting.token(tenant)
+    finally:
+        await distrusting.close()
+
+    # then the failure is the app's configuration, not retried, not the tenant's health
+    assert caught.value.error_class == "tls_failure"
+    assert caught.value.retryable is False
+    assert caught.value.health is None
+    assert "CA bundle" in caught.value.remediation

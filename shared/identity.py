@@ -192,6 +192,17 @@ class TenantCredential(AsyncTokenCredential):
             await self._inner.close()
             self._inner = None
 
+    async def forget_token(self) -> None:
+        """Drop the cached tenant token: the next call asks Entra again.
+
+        A token carries the permissions (roles) granted when it was issued, for up to an hour;
+        after a customer admin grants more, only a new token has them. The SDK caches per
+        credential instance, so the inner credential is replaced (the lock keeps a concurrent
+        caller from using it half-closed).
+        """
+        async with self._lock:
+            await self.aclose_inner()
+
     async def __aexit__(self, *args: object) -> None:
         """Leaving `async with` must not close a credential shared by the process."""
 
@@ -222,6 +233,12 @@ class TenantCredentialCache:
             )
             self._by_tenant[tid] = credential
         return credential
+
+    async def forget_token(self, tenant_id: str) -> None:
+        """After consent changed: this tenant's next request gets a token with its new roles."""
+        credential = self._by_tenant.get(validate_tenant_id(tenant_id))
+        if credential is not None:
+            await credential.forget_token()
 
     async def token(self, tenant_id: str) -> AccessToken:
         """A Graph token for the tenant: the connection check and the demo use this."""

@@ -113,6 +113,10 @@ class GraphPool:
             gate=self._gates.setdefault(tid, ThrottleGate()),
         )
 
+    async def forget_token(self, tenant_id: str) -> None:
+        """The tenant's next request gets a new token (its roles as granted now)."""
+        await self.credentials.forget_token(tenant_id)
+
     async def close(self) -> None:
         if self._http is not None:
             await self._http.aclose()

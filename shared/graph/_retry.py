@@ -71,12 +71,20 @@ class RetryBudget:
     seconds: float
     clock: Callable[[], float] = time.monotonic
     started: float = field(default=0.0)
+    #: what the job spent: requests sent again, and seconds waited (Retry-After, backoff and
+    #: the tenant's throttle gate); reported per row so throttling is visible
+    retries: int = 0
+    waited_s: float = 0.0
 
     def __post_init__(self) -> None:
         self.started = self.clock()
 
     def remaining(self) -> float:
         return self.seconds - (self.clock() - self.started)
+
+    def spend(self, delay: float, *, retry: bool) -> None:
+        self.waited_s += delay
+        self.retries += int(retry)
 
 
 class ThrottleGate:
@@ -207,6 +215,7 @@ class _Wait:
         )
         if not fits(delay, self.policy, self.budget):
             raise GiveUp(f"next wait {delay:.1f}s exceeds the cap or the job's budget") from exc
+        self.budget.spend(delay, retry=True)
         return delay
 
 

@@ -135,6 +135,7 @@ class GraphSession:
                 tenant_id=self.tenant_id,
                 remediation="None: the message is redelivered after the throttling ends.",
             )
+        self.budget.spend(delay, retry=False)
         await asyncio.sleep(delay)
 
     async def get(self, request: GraphRequest) -> dict[str, Any]:

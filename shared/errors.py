@@ -280,7 +280,12 @@ def _federation(_: str | None) -> str:
 
 
 #: The remediation of a transient failure: there is nothing for an operator to do.
-RETRIED = "None: retried with backoff, then the message is redelivered."
+#: Kept in step with the breaker (tenants.Breaker) and host.json by tests/unit/test_docs.py.
+RETRIED = (
+    "None now: retried with backoff, then the message is redelivered. If the tenant keeps "
+    "failing, its third failure in a row quarantines it for 30 minutes and the row ends "
+    "`skipped` (quarantined); a later run tries it again."
+)
 
 _Remedy = Callable[[str | None], str]
 _BY_CODE: Mapping[int, tuple[type[XtenantError], str, _Remedy]] = {

@@ -78,6 +78,9 @@ class XtenantError(Exception):
     retryable: ClassVar[bool] = False
     #: what the tenant breaker records for this failure (see tenants.py): None = no change
     health: ClassVar[HealthEffect | None] = None
+    #: a failure of the app's own identity, the same for every tenant at once: it pauses the
+    #: work (the app-level breaker, app_health.py) and never counts against a tenant
+    app_wide: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -130,8 +133,16 @@ class PermissionMissing(TenantAuthError):
     # per (tenant, job): only the job lacking the permission is held back (tenants.py)
 
 
-class FederationMisconfigured(TenantAuthError):
+class FederationMisconfigured(XtenantError):
+    """No federated credential of the app matches the managed identity's assertion.
+
+    The credential list lives on the app registration in the home tenant and every tenant's
+    token endpoint checks the same assertion against it, so this hits every tenant at once:
+    app-wide, never a tenant's fault (docs/decisions.md#secretless-token-chain).
+    """
+
     error_class = "federation_misconfigured"
+    app_wide = True
 
 
 class TenantNotFound(TenantAuthError):
@@ -171,13 +182,18 @@ class GraphNotFound(GraphRequestError):
 
 
 class AssertionExpired(XtenantError):
+    """Entra refused the managed identity's assertion for its time (700024) or as invalid
+    (50013); after one refresh and retry it is the app's own clock or identity: app-wide."""
+
     error_class = "assertion_expired"
     retryable = True
+    app_wide = True
 
 
 class ManagedIdentityUnavailable(XtenantError):
     error_class = "managed_identity_unavailable"
     retryable = True
+    app_wide = True
 
 
 class TransientError(XtenantError):
@@ -199,6 +215,7 @@ class TlsFailure(XtenantError):
     tenant. Not retried, and never counted against a tenant's health."""
 
     error_class = "tls_failure"
+    app_wide = True
 
 
 def is_tls_failure(exc: BaseException) -> bool:
@@ -287,6 +304,11 @@ RETRIED = (
     "`skipped` (quarantined); a later run tries it again."
 )
 
+_ASSERTION_REFUSED = (
+    "Already refreshed and retried once: if it persists, the app's clock or its managed identity "
+    "is at fault, for every tenant. Work pauses and resumes by itself once Entra accepts the "
+    "assertion; check the host's time and the identity named by AZURE_CLIENT_ID."
+)
 _Remedy = Callable[[str | None], str]
 _BY_CODE: Mapping[int, tuple[type[XtenantError], str, _Remedy]] = {
     700016: (TenantNotOnboarded, "the app is not installed in the tenant", consent_remediation),
@@ -325,8 +347,9 @@ _BY_CODE: Mapping[int, tuple[type[XtenantError], str, _Remedy]] = {
     700024: (
         AssertionExpired,
         "the assertion is outside its valid time range",
-        lambda _: "None: the assertion is refreshed and the request retried once.",
+        lambda _: _ASSERTION_REFUSED,
     ),
+    50013: (AssertionExpired, "the assertion was refused as invalid", lambda _: _ASSERTION_REFUSED),
     50196: (
         LoopDetected,
         "Entra detected a request loop",

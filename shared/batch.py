@@ -1,8 +1,9 @@
 """`$batch`: up to 20 sub-requests per call, retrying only the ones that need it.
 
 Graph throttles each sub-request on its own: a batch answers 200 while some of its responses are
-429 with their own Retry-After, and the SDKs do not retry those (FACTS.md). A sub-request whose
-`dependsOn` failed answers 424; it is re-sent only together with the dependency it waits for.
+429 with their own Retry-After, and the SDKs do not retry those
+(docs/decisions.md#batch-retries). A sub-request whose `dependsOn` failed answers 424; it is
+re-sent only together with the dependency it waits for.
 https://learn.microsoft.com/graph/json-batching
 """
 

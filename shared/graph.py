@@ -2,7 +2,7 @@
 
 msgraph-sdk builds the requests (URLs, query parameters, auth, middleware, error mapping); bulk
 results are read as bytes and parsed with `json` into our own small records, because its typed
-models cost ~17.6 ms of CPU per object (FACTS.md; msgraph-sdk-python issue #584).
+models cost ~17.6 ms of CPU per object (docs/decisions.md#bytes-not-typed-models).
 msgraph is imported lazily: `import function_app` must not pay its ~0.4 s and 32 MiB.
 """
 

@@ -54,7 +54,8 @@ def middleware() -> list[Any]:
 
     Kept, in the default order: redirects, the User-Agent, Graph's telemetry headers
     (client-request-id, SdkVersion). Left out: kiota's RetryHandler (shared.retry is the one
-    retry layer, FACTS.md; it was configured with max_retries=0), ParametersNameDecodingHandler
+    retry layer, docs/decisions.md#one-retry-layer; it was configured with max_retries=0),
+    ParametersNameDecodingHandler
     (its decoding is done once per URL by `expand_once`), UrlReplaceHandler (rewrites only
     `/users/me-token-to-replace`), and the inspection handlers (they act only when a request
     asks for inspection).

@@ -5,7 +5,8 @@ cloud's token-exchange audience; that token is the `client_assertion` with which
 app registration (whose federated credential the MI is) obtains each customer tenant's token.
 https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity
 
-Two properties the SDKs do not give by themselves (FACTS.md) and this module adds:
+Two properties the SDKs do not give by themselves (docs/decisions.md#coalesced-token-requests)
+and this module adds:
 - concurrent first calls are coalesced: N tenants starting at once make ONE MI request, and N
   callers of one tenant make ONE token request;
 - one credential per tenant per process, so the SDK's token cache is reused across jobs.
@@ -51,7 +52,8 @@ class ManagedIdentityAssertion:
     """The MI token used as client assertion: fetched once, cached until near expiry.
 
     `current()` is synchronous because ClientAssertionCredential calls its `func` synchronously,
-    even in azure.identity.aio (FACTS.md); `ensure_fresh()` is awaited just before.
+    even in azure.identity.aio (docs/decisions.md#sync-assertion-callback); `ensure_fresh()` is
+    awaited just before.
     """
 
     def __init__(

@@ -1,8 +1,8 @@
 """The single retry policy around every Graph request (kiota's RetryHandler is off).
 
-Why one layer: two layers multiply attempts (FACTS.md), and kiota's handler both retries POSTs
-and crashes on a fractional Retry-After. Rules, from Graph's throttling guidance
-(https://learn.microsoft.com/graph/throttling):
+Why one layer: two layers multiply attempts (docs/decisions.md#one-retry-layer), and kiota's
+handler both retries POSTs and crashes on a fractional Retry-After. Rules, from Graph's
+throttling guidance (https://learn.microsoft.com/graph/throttling):
 - retry 429, 500, 502, 503, 504 and network failures; never 400, 401, 403, 404;
 - wait exactly the Retry-After the service sent (integer, fractional or HTTP date), never less;
   without one, exponential backoff with jitter;

@@ -92,7 +92,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
             )
             # aiohttp (3.10+) re-sends an idempotent request once when a kept-alive connection
-            # turns out closed; retries are shared.retry's alone (FACTS.md: two layers multiply).
+            # turns out closed; retries are shared.retry's alone
+            # (docs/decisions.md#one-retry-layer).
             if hasattr(self._session, "_retry_connection"):
                 self._session._retry_connection = False
         return self._session

@@ -1,8 +1,9 @@
 """ensure-group: a security group, found by mailNickname, with exactly the given members.
 
-Graph allows several groups to share a mailNickname (FACTS.md), so a create must never be
-repeated blindly: apply re-reads by mailNickname right before creating, and a create that fails
-ambiguously is not retried (shared.retry) — the next run finds the group and converges.
+Graph allows several groups to share a mailNickname (docs/decisions.md#no-duplicate-creates),
+so a create must never be repeated blindly: apply re-reads by mailNickname right before
+creating, and a create that fails ambiguously is not retried (shared.retry) — the next run
+finds the group and converges.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ setting, queue, table, job permission or route fails here rather than at `azd up
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -107,6 +108,12 @@ def test_every_setting_the_app_requires_is_set_by_the_template() -> None:
     assert required - PLATFORM_SETTINGS <= declared
     assert {"AZURE_CLOUD", "XTENANT_AUTH_MODE", "SCHEDULE"} <= declared
     assert app_settings()["XTENANT_AUTH_MODE"] == AuthMode.MANAGED_IDENTITY.value
+
+
+def test_the_local_settings_sample_names_every_setting_the_app_requires() -> None:
+    sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+
+    assert required_settings() <= set(sample)
 
 
 def test_every_app_setting_a_trigger_binds_is_set_by_the_template() -> None:

@@ -38,12 +38,7 @@ from devtools.fakecloud.graph import (
     directory_from_scenario,
 )
 from devtools.fakecloud.msi import MSI_PATH, MsiContext, create_msi_app, mi_claims
-from devtools.fakecloud.operators import (
-    OperatorIssuer,
-    OperatorKind,
-    operator_app_id,
-    operator_object_id,
-)
+from devtools.fakecloud.operators import OperatorIssuer, OperatorKind
 from devtools.fakecloud.requestlog import RequestLog, RequestRecord
 from devtools.fakecloud.scenario import (
     TOKEN_EXCHANGE_AUDIENCE,
@@ -420,7 +415,8 @@ class FakeCloud:
 
         `name`: a user's UPN (`kind="user"`) or an application's name (`kind="app"`); `roles`:
         app role values; `flaw`: one of operators.FLAWS for a token the app must refuse;
-        `overrides`: claims to change (None drops one).
+        `overrides`: claims to change (None drops one). The token's `oid` and `azp` are
+        operators.operator_object_id(kind, name) and operators.operator_app_id(name).
         """
         return self.controller.operator_token(
             name=name, roles=roles, kind=kind, flaw=flaw, overrides=overrides
@@ -429,16 +425,6 @@ class FakeCloud:
     def rotate_operator_keys(self) -> str:
         """Roll the home tenant's operator signing key (new kid published, old one removed)."""
         return self.controller.rotate_operator_keys()
-
-    @staticmethod
-    def operator_object_id(name: str, kind: OperatorKind = "user") -> str:
-        """The object id the tokens of `operator_token(name, kind=kind)` carry in `oid`."""
-        return operator_object_id(kind, name)
-
-    @staticmethod
-    def operator_app_id(name: str) -> str:
-        """The app id an application operator's tokens carry in `azp`."""
-        return operator_app_id(name)
 
     def mint_assertion(self, **claim_overrides: Any) -> str:
         """An MI token for the exchange audience, signed by the fake's key; None drops a claim."""

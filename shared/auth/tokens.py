@@ -17,6 +17,7 @@ imported on the first token, not with the app (`import function_app` stays fast)
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -37,6 +38,7 @@ REFRESH_AFTER_S = 60.0
 RETRY_AFTER_S = 5.0
 _FETCH_TIMEOUT_S = 10.0
 _REQUIRED_CLAIMS = ["exp", "nbf", "iat", "iss", "aud", "tid", "oid"]
+_WORD = re.compile(r"[A-Za-z0-9]{1,16}")
 
 
 class InvalidToken(Exception):
@@ -195,7 +197,9 @@ def _signed_with(token: str) -> str:
         raise InvalidToken("malformed token") from None
     algorithm = header.get("alg")
     if algorithm != "RS256":
-        raise InvalidToken(f"algorithm {str(algorithm)[:20]} is not accepted")
+        # The name goes into a response header: echo it only if it is a plain word.
+        named = algorithm if isinstance(algorithm, str) and _WORD.fullmatch(algorithm) else None
+        raise InvalidToken(f"algorithm {named} is not accepted" if named else "algorithm refused")
     kid = header.get("kid")
     if not isinstance(kid, str) or not kid:
         raise InvalidToken("token names no signing key")

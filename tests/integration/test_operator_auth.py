@@ -4,6 +4,8 @@ acted, and the audit trail. Tokens come from the fake cloud's home tenant, as En
 
 from __future__ import annotations
 
+import base64
+import json
 import ssl
 import uuid
 from typing import Any
@@ -12,7 +14,7 @@ import httpx
 import pytest
 
 from devtools.fakecloud import FakeCloud
-from devtools.fakecloud.operators import FLAWS
+from devtools.fakecloud.operators import FLAWS, operator_app_id, operator_object_id
 from shared.auth.tokens import InvalidToken, OperatorTokens, SigningKeys
 from shared.settings import Settings
 from tests.integration.stack_fixture import OPERATOR, Stack, new_tenant
@@ -73,6 +75,20 @@ async def test_no_token_or_garbage_is_a_401_never_a_500(stack: Stack, authorizat
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert "error" in response.json()
+
+
+async def test_a_header_crafted_to_break_the_challenge_is_refused_plainly(stack: Stack) -> None:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    header = {"alg": 'x"\r\nSet-Cookie: a=b', "kid": "k"}
+    crafted = f"{part(header)}.{part({})}.c2ln"
+
+    response = await stack.call("GET", "/api/jobs", token=crafted)
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].endswith('error_description="algorithm refused"')
+    assert "set-cookie" not in response.headers
 
 
 async def test_a_token_without_claims_the_app_needs_is_refused(
@@ -255,9 +271,9 @@ async def test_a_run_names_the_user_or_application_that_started_it(
     app_run = await stack.status(by_app.json()["run_id"])
 
     assert user_run["requested_by"] == "ada@contoso.example"
-    assert user_run["requested_by_id"] == cloud.operator_object_id("ada@contoso.example")
-    assert app_run["requested_by"] == cloud.operator_app_id("nightly-automation")
-    assert app_run["requested_by_id"] == cloud.operator_object_id("nightly-automation", "app")
+    assert user_run["requested_by_id"] == operator_object_id("user", "ada@contoso.example")
+    assert app_run["requested_by"] == operator_app_id("nightly-automation")
+    assert app_run["requested_by_id"] == operator_object_id("app", "nightly-automation")
     assert by_user.json()["status_url"].startswith(stack.host.http_base_url)
 
 
@@ -288,7 +304,7 @@ async def test_every_call_that_changes_something_leaves_one_audit_record(
     await stack.host.drain(timeout_s=60)
 
     # then the trail has one record per change, newest first, naming who, what and the answer
-    records = await audit(stack, principal=cloud.operator_object_id(name))
+    records = await audit(stack, principal=operator_object_id("user", name))
     assert [(r["method"], r["status"]) for r in records] == [
         (m, s) for m, _, _, s in reversed(calls)
     ]
@@ -315,7 +331,7 @@ async def test_the_audit_trail_pages_and_filters_by_tenant_and_principal(
     ).json()
     query = {"tenant": tenant_id, "limit": "2", "cursor": first["next"]}
     rest = (await stack.call("GET", "/api/audit", params=query)).json()
-    mine = await audit(stack, tenant=tenant_id, principal=cloud.operator_object_id(name))
+    mine = await audit(stack, tenant=tenant_id, principal=operator_object_id("user", name))
     bad = await stack.call("GET", "/api/audit", params={"principal": "ada"})
 
     assert len(first["records"]) == 2
@@ -341,3 +357,26 @@ async def test_a_refused_attempt_is_audited_and_an_anonymous_one_is_not(
 
     records = await audit(stack, tenant=tenant_id)
     assert [(r["principal"]["name"], r["status"]) for r in records] == [(name, 403)]
+
+
+async def test_operator_tokens_and_key_rotation_are_steerable_over_http(
+    cloud: FakeCloud, stack: Stack
+) -> None:
+    trust = ssl.create_default_context(cafile=str(cloud.ca_bundle))
+    keys_url = f"/{cloud.home_tenant_id}/discovery/v2.0/keys"
+    async with httpx.AsyncClient(base_url=cloud.authority_url, verify=trust) as control:
+        issued = await control.post(
+            "/_fake/operator-tokens", json={"name": "ci-pipeline", "roles": [READ], "kind": "app"}
+        )
+        before = {k["kid"] for k in (await control.get(keys_url)).json()["keys"]}
+        rotated = (await control.post("/_fake/operator-keys/rotate")).json()["kid"]
+        after = {k["kid"] for k in (await control.get(keys_url)).json()["keys"]}
+        bad = await control.post("/_fake/operator-tokens", json={"name": "x", "flaw": "nope"})
+
+    listed = await stack.call("GET", "/api/jobs", token=issued.json()["access_token"])
+
+    assert listed.status_code == 200
+    assert rotated in after
+    assert rotated not in before
+    assert len(before - after) == 1  # the old operator key is gone; the main key stays
+    assert bad.status_code == 400

@@ -129,12 +129,13 @@ async def _complete(
     refused = _refusal(query, tenant_id)
     if refused:
         return Outcome(False, tenant_id, refused + "; the link was not spent")
-    if await services.registry.tombstone(tenant_id) is not None:
-        return Outcome(False, tenant_id, "the tenant was deleted after the link was issued")
     result = await check_connection(services, tenant_id)
     if not result.token_obtained:
         await _record_health(services, result, now=now)  # a registered tenant's health says why
         return Outcome(False, tenant_id, "no token from the tenant: " + _failure(result))
+    # Read as late as possible: a DELETE while the check ran still wins.
+    if await services.registry.tombstone(tenant_id) is not None:
+        return Outcome(False, tenant_id, "the tenant was deleted after the link was issued")
     try:
         await services.consent_states.spend(pending, now=now)
     except InvalidState:

@@ -171,13 +171,14 @@ def print_table(plans: dict[tuple[str, str], Any], run: Any, tenants: dict[str, 
         "error class",
         "tenant health",
         "deliveries",
-        "graph requests",
-        "retries (waited)",
+        "graph requests (this run)",
+        "retries (waited), plan+apply",
     )
     lines = [header]
     for row in run["rows"]:
         plan = plans.get((row["tenant_id"], row["job"]), {})
-        retries = row.get("retries") or 0
+        retries = (row.get("retries") or 0) + (plan.get("retries") or 0)
+        waited = (row.get("waited_s") or 0.0) + (plan.get("waited_s") or 0.0)
         lines.append(
             (
                 row.get("tenant_name") or row["tenant_id"],
@@ -190,7 +191,7 @@ def print_table(plans: dict[tuple[str, str], Any], run: Any, tenants: dict[str, 
                 health_of(tenants, row["tenant_id"], row["job"]),
                 str(row["attempts"]),
                 str(row.get("graph_requests") or 0),
-                f"{retries} ({row.get('waited_s') or 0:.1f}s)" if retries else "-",
+                f"{retries} ({waited:.1f}s)" if retries else "-",
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

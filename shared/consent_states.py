@@ -20,7 +20,6 @@ from shared.errors import XtenantError
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
 
-STATE_TTL = timedelta(hours=1)
 _PARTITION = "onboarding"
 _STATE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 #: Spent and expired states are kept this long (to tell "used" and "expired" from "unknown").
@@ -52,7 +51,7 @@ class PendingConsent:
 class ConsentStates:
     """Single-use, expiring states in the tenants table (partition `onboarding`)."""
 
-    def __init__(self, table: TableClient, *, ttl: timedelta = STATE_TTL) -> None:
+    def __init__(self, table: TableClient, *, ttl: timedelta) -> None:
         self.table = table
         self.ttl = ttl
 
@@ -97,7 +96,7 @@ class ConsentStates:
         if entity.get("used_at"):
             raise _used()
         if datetime.fromisoformat(entity["expires_at"]) <= now:
-            raise _expired()
+            raise _expired(self.ttl)
         return replace(_pending(state, entity), etag=str(found.metadata["etag"]))
 
     async def spend(self, pending: PendingConsent, *, now: datetime) -> None:
@@ -170,5 +169,9 @@ def _used() -> InvalidState:
     return restart("This consent link has already been used.")
 
 
-def _expired() -> InvalidState:
-    return restart("This consent link has expired (links are valid for one hour).")
+def _expired(ttl: timedelta) -> InvalidState:
+    return restart(f"This consent link has expired (links are valid for {_days(ttl)}).")
+
+
+def _days(ttl: timedelta) -> str:
+    return "one day" if ttl.days == 1 else f"{ttl.days} days"

@@ -1,30 +1,45 @@
-"""The error hierarchy, and `classify()`: the one place a wire error becomes a typed one.
+"""The error hierarchy, and `classify_token_error()`: where a token-chain failure becomes typed.
 
-    XtenantError                      retryable? what an operator does
-    ├── InvalidTenantId               no         fix the tenant id (never reaches a URL)
-    ├── TenantAuthError               no         per tenant; `health` says what the breaker records
-    │   ├── TenantNotOnboarded        no         admin consent (700016, 500011)
-    │   ├── ConsentMissing            no         admin consent (65001)
-    │   ├── PermissionMissing         no         admin consent again, for the permission named
-    │   ├── FederationMisconfigured   no         fix the app's federated credential (70021, 7002xx)
-    │   ├── TenantNotFound            no         wrong or deleted tenant, or wrong cloud (90002)
-    │   ├── BlockedByPolicy           no         the tenant's Conditional Access (53003)
-    │   └── AppDisabled               no         re-enable the service principal (7000112, 500014)
-    ├── AssertionExpired              once       refresh the MI assertion, retry once (700024)
-    ├── ManagedIdentityUnavailable    yes        identity assigned to the app? endpoint up?
-    ├── NotLicensed                   no         a status, not a failure: the tenant lacks the
-    │                                            licence a feature needs (signInActivity: P1)
-    ├── GraphRequestError             no         Graph refused the request (400, 404, 409...)
-    │   ├── AlreadyExists             no         what was to be added is there: converged
-    │   └── GraphNotFound             no         404
-    ├── TransientError                yes        nothing: retried, then redelivered
-    │   └── LoopDetected              yes        back off hard; a caching bug (50196)
-    ├── UnexpectedError               no         read the message; report it
-    ├── TenantSkipped                 -          a row skipped because of its tenant's health
-    └── DeliveriesExhausted           -          a row whose message went to the poison queue
+    XtenantError                    retryable? typed by  what an operator does
+    ├── InvalidTenantId             no         -         fix the tenant id (never reaches a URL)
+    ├── TenantAuthError             no         token     per tenant; `health`: what the breaker
+    │   │                                                records
+    │   ├── TenantNotOnboarded      no         token     admin consent (700016, 500011)
+    │   ├── ConsentMissing          no         token     admin consent (65001)
+    │   ├── PermissionMissing       no         Graph     admin consent again, for the permission
+    │   ├── FederationMisconfigured no         token     fix the federated credential (70021,
+    │   │                                                7002xx)
+    │   ├── TenantNotFound          no         token     wrong or deleted tenant, or wrong cloud
+    │   │                                                (90002)
+    │   ├── BlockedByPolicy         no         token     the tenant's Conditional Access (53003)
+    │   └── AppDisabled             no         token     re-enable the service principal
+    │                                                    (7000112, 500014)
+    ├── AssertionExpired            once       token     refresh the MI assertion, retry once
+    │                                                    (700024)
+    ├── ManagedIdentityUnavailable  yes        -         identity assigned to the app? endpoint?
+    ├── NotLicensed                 no         Graph     a status, not a failure: the tenant
+    │                                                    lacks a licence a feature needs
+    │                                                    (signInActivity: Entra ID P1)
+    ├── GraphRequestError           no         Graph     Graph refused the request (400, 409...)
+    │   ├── AlreadyExists           no         Graph     what was to be added is there: converged
+    │   └── GraphNotFound           no         Graph     404
+    ├── TransientError              yes        both      nothing: retried, then redelivered
+    │   └── LoopDetected            yes        token     back off hard; a caching bug (50196)
+    ├── UnexpectedError             no         token     read the message; report it
+    ├── TlsFailure                  no         both      the app's CA bundle or proxy: every
+    │                                                    tenant alike, no tenant's health
+    ├── TenantSkipped               -          -         a row skipped because of its tenant's
+    │                                                    health (the class is that health)
+    └── DeliveriesExhausted         -          -         a row whose message went to the poison
+                                                         queue (the class of its last failure)
 
-Codes are Entra's AADSTS numbers (https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
-React to the code, never to the text: the text changes, the code does not.
+"typed by" names the one function that makes the error from a wire failure: token =
+`classify_token_error` here (Entra's AADSTS codes from the token chain); Graph =
+`shared.graph.classify_graph_failure` (whatever a Graph call raised) and
+`shared.graph.error_from_graph_answer` (a Graph error answer, whole or a `$batch`
+sub-response). Codes are Entra's AADSTS numbers
+(https://learn.microsoft.com/entra/identity-platform/reference-error-codes) and Graph's
+ODataError codes. React to the code, never to the text: the text changes, the code does not.
 """
 
 from __future__ import annotations
@@ -33,6 +48,7 @@ import asyncio
 import enum
 import json
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -177,6 +193,52 @@ class UnexpectedError(XtenantError):
     error_class = "unexpected"
 
 
+class TlsFailure(XtenantError):
+    """The app could not verify Entra's or Graph's certificate: a configuration problem of the
+    app (its CA bundle, a proxy that intercepts TLS, the endpoint settings), the same for every
+    tenant. Not retried, and never counted against a tenant's health."""
+
+    error_class = "tls_failure"
+
+
+def is_tls_failure(exc: BaseException) -> bool:
+    """Whether a certificate or TLS handshake failure is behind `exc`.
+
+    The SDKs wrap it (httpx ConnectError <- aiohttp ClientConnectorCertificateError <- ssl error;
+    azure-core ServiceRequestError.inner_exception), so the whole chain is walked.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError) or type(current).__name__ in _TLS_ERROR_NAMES:
+            return True
+        pending += [current.__cause__, current.__context__]
+        pending += [getattr(current, a, None) for a in ("inner_exception", "certificate_error")]
+    return False
+
+
+#: aiohttp's TLS errors, by name: aiohttp is imported on first use, not by this module.
+_TLS_ERROR_NAMES = frozenset(
+    {"ClientSSLError", "ClientConnectorSSLError", "ClientConnectorCertificateError"}
+)
+
+
+def tls_failure(exc: BaseException, *, tenant_id: str | None) -> TlsFailure:
+    return TlsFailure(
+        f"TLS: {first_line(exc)}",
+        tenant_id=tenant_id,
+        remediation=(
+            "The app does not trust the certificate of Entra ID or Graph: check the CA bundle "
+            "(SSL_CERT_FILE, REQUESTS_CA_BUNDLE), any TLS-intercepting proxy, and the "
+            "AZURE_AUTHORITY_HOST / GRAPH_ENDPOINT settings. Every tenant is affected alike."
+        ),
+    )
+
+
 class _RecordedUnderClass(XtenantError):
     """A row outcome reported under an error class decided at run time."""
 
@@ -195,9 +257,17 @@ class DeliveriesExhausted(_RecordedUnderClass):
     the last failure recorded for it."""
 
 
-def _consent(url: str | None) -> str:
-    where = f": {url}" if url else " (the admin-consent URL for this tenant)"
-    return f"A Global Administrator of the tenant must grant admin consent{where}"
+def consent_remediation(tenant_id: str | None) -> str:
+    """What to do when the tenant has not consented: its admin follows a consent link.
+
+    The link comes from the onboarding flow (a single-use state and the registered redirect
+    URI): a bare admin-consent URL would end at a callback that refuses it.
+    """
+    link = f"GET /api/onboard?tenant={tenant_id}" if tenant_id else "GET /api/onboard?tenant=<id>"
+    return (
+        "A Global Administrator of the tenant must grant admin consent: issue a consent link "
+        f"({link}) and send it to them; the link's callback checks the tenant again."
+    )
 
 
 def _federation(_: str | None) -> str:
@@ -209,11 +279,19 @@ def _federation(_: str | None) -> str:
     )
 
 
+#: The remediation of a transient failure: there is nothing for an operator to do.
+#: Kept in step with the breaker (tenants.Breaker) and host.json by tests/unit/test_docs.py.
+RETRIED = (
+    "None now: retried with backoff, then the message is redelivered. If the tenant keeps "
+    "failing, its third failure in a row quarantines it for 30 minutes and the row ends "
+    "`skipped` (quarantined); a later run tries it again."
+)
+
 _Remedy = Callable[[str | None], str]
 _BY_CODE: Mapping[int, tuple[type[XtenantError], str, _Remedy]] = {
-    700016: (TenantNotOnboarded, "the app is not installed in the tenant", _consent),
-    500011: (TenantNotOnboarded, "the app's resource principal is missing", _consent),
-    65001: (ConsentMissing, "admin consent has not been granted", _consent),
+    700016: (TenantNotOnboarded, "the app is not installed in the tenant", consent_remediation),
+    500011: (TenantNotOnboarded, "the app's resource principal is missing", consent_remediation),
+    65001: (ConsentMissing, "admin consent has not been granted", consent_remediation),
     70021: (FederationMisconfigured, "no federated credential matches", _federation),
     700211: (FederationMisconfigured, "no federated credential has this issuer", _federation),
     700212: (FederationMisconfigured, "no federated credential has this audience", _federation),
@@ -273,15 +351,19 @@ def error_codes(exc: BaseException) -> list[int]:
     return [int(c) for c in _AADSTS.findall(str(exc))]
 
 
-def _status(exc: BaseException) -> int | None:
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status a failure carries, if any: kiota's APIError/ODataError
+    (`response_status_code`), azure-core's HttpResponseError and httpx's HTTPStatusError
+    (`response.status_code`). The one place a status is read off an exception."""
+    status = getattr(exc, "response_status_code", None)
+    if isinstance(status, int):
+        return status
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)
     return status if isinstance(status, int) else None
 
 
-def classify(
-    exc: BaseException, *, tenant_id: str | None = None, consent_url: str | None = None
-) -> XtenantError:
+def classify_token_error(exc: BaseException, *, tenant_id: str | None = None) -> XtenantError:
     """Turn a failure from the token chain into the typed error that decides what happens next."""
     if isinstance(exc, XtenantError):
         return exc
@@ -292,7 +374,7 @@ def classify(
             return kind(
                 f"AADSTS{code}: {summary}",
                 tenant_id=tenant_id,
-                remediation=remedy(consent_url),
+                remediation=remedy(tenant_id),
                 code=code,
             )
     return _classify_without_known_code(exc, codes, tenant_id)
@@ -301,137 +383,39 @@ def classify(
 def _classify_without_known_code(
     exc: BaseException, codes: list[int], tenant_id: str | None
 ) -> XtenantError:
-    status = _status(exc)
+    status = status_of(exc)
     code = codes[0] if codes else None
-    retry = "None: retried with backoff, then the message is redelivered."
+    if is_tls_failure(exc):
+        return tls_failure(exc, tenant_id=tenant_id)
     if any(c in _TRANSIENT_CODES for c in codes) or status == 429 or (status or 0) >= 500:
         label = f"AADSTS{code}" if code else f"HTTP {status}"
         return TransientError(
-            f"{label}: {_first_line(exc)}",
+            f"{label}: {first_line(exc)}",
             tenant_id=tenant_id,
-            remediation=retry,
+            remediation=RETRIED,
             code=code or status,
         )
     if isinstance(exc, ServiceRequestError | ServiceResponseError | OSError | asyncio.TimeoutError):
         return TransientError(
-            f"network: {_first_line(exc)}", tenant_id=tenant_id, remediation=retry
+            f"network: {first_line(exc)}", tenant_id=tenant_id, remediation=RETRIED
         )
     if isinstance(exc, HttpResponseError) and code is not None:
         return UnexpectedError(
-            f"AADSTS{code}: {_first_line(exc)}",
+            f"AADSTS{code}: {first_line(exc)}",
             tenant_id=tenant_id,
             remediation=f"Look up AADSTS{code} in Entra's error code reference.",
             code=code,
         )
     return UnexpectedError(
-        f"{type(exc).__name__}: {_first_line(exc)}",
+        f"{type(exc).__name__}: {first_line(exc)}",
         tenant_id=tenant_id,
         remediation="Unexpected: read the message; if it repeats, report it with the run id.",
         code=code,
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    """The first line of a message: Entra appends trace ids and timestamps after it."""
+def first_line(exc: BaseException) -> str:
+    """The first line of a failure's message, at most 300 characters: Entra appends trace ids
+    and timestamps after it."""
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
-
-
-#: Graph answers a duplicate member reference with 400 Request_BadRequest and only this text.
-_ALREADY_EXISTS = "added object references already exist"
-#: Graph's code when a tenant without Entra ID P1 asks for signInActivity.
-_NOT_LICENSED_CODES = frozenset({"Authentication_RequestFromNonPremiumTenantOrB2CTenant"})
-
-
-def graph_error(
-    status: int,
-    code: str | None,
-    message: str,
-    *,
-    tenant_id: str | None,
-    permissions: tuple[str, ...] = (),
-    consent_url: str | None = None,
-) -> XtenantError:
-    """Turn a Graph error answer (status, ODataError code, message) into a typed error.
-
-    Used for whole responses (via classify_graph) and for `$batch` sub-responses alike.
-    https://learn.microsoft.com/graph/errors
-    """
-    label = f"HTTP {status} {code or ''}".rstrip()
-    text = f"{label}: {message[:300]}" if message else label
-    if status == 403 and code in _NOT_LICENSED_CODES:
-        return NotLicensed(
-            text,
-            tenant_id=tenant_id,
-            code=code,
-            remediation="None needed: the tenant has no Entra ID P1 licence, so no sign-in data.",
-        )
-    if status == 403 and code == "Authorization_RequestDenied":
-        needed = ", ".join(permissions) or "the permission this job declares"
-        return PermissionMissing(
-            f"{text} (the job needs application permissions: {needed})",
-            tenant_id=tenant_id,
-            code=code,
-            remediation=(
-                f"Add {needed} to the app registration's Graph application permissions; "
-                f"then: {_consent(consent_url)}"
-            ),
-        )
-    if status == 429 or status >= 500:
-        return TransientError(
-            text,
-            tenant_id=tenant_id,
-            code=code or status,
-            remediation="None: retried with backoff, then the message is redelivered.",
-        )
-    kind = GraphRequestError
-    if status == 404:
-        kind = GraphNotFound
-    elif status == 400 and _ALREADY_EXISTS in message:
-        kind = AlreadyExists
-    return kind(
-        text,
-        status=status,
-        tenant_id=tenant_id,
-        code=code,
-        remediation="Graph refused the request: read the message; if it repeats, report it.",
-    )
-
-
-def classify_graph(
-    exc: BaseException,
-    *,
-    tenant_id: str | None,
-    permissions: tuple[str, ...] = (),
-    consent_url: str | None = None,
-) -> XtenantError:
-    """Turn whatever a Graph call raised into the typed error (kiota ODataError/APIError,
-    httpx transport errors, or a credential failure already typed by identity.py)."""
-    if isinstance(exc, XtenantError):
-        return exc
-    status = getattr(exc, "response_status_code", None)
-    if isinstance(status, int):
-        main = getattr(exc, "error", None)
-        code = getattr(main, "code", None)
-        message = getattr(main, "message", None) or getattr(exc, "message", None) or ""
-        return graph_error(
-            status,
-            code if isinstance(code, str) else None,
-            str(message),
-            tenant_id=tenant_id,
-            permissions=permissions,
-            consent_url=consent_url,
-        )
-    if isinstance(exc, OSError | asyncio.TimeoutError) or _is_httpx_transport(exc):
-        return TransientError(
-            f"network: {_first_line(exc)}",
-            tenant_id=tenant_id,
-            remediation="None: retried with backoff, then the message is redelivered.",
-        )
-    return classify(exc, tenant_id=tenant_id, consent_url=consent_url)
-
-
-def _is_httpx_transport(exc: BaseException) -> bool:
-    import httpx
-
-    return isinstance(exc, httpx.TransportError)

@@ -2,11 +2,12 @@
 
 On Azure the app holds no secret. The user-assigned managed identity (MI) gets a token for the
 cloud's token-exchange audience; that token is the `client_assertion` with which the multi-tenant
-app registration (whose federated credential the MI is) obtains each customer tenant's token.
+app registration (whose federated credential the MI is) obtains each customer tenant's token
+(docs/decisions.md#secretless-token-chain).
 https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity
 
-Two properties the SDKs do not give by themselves (docs/decisions.md#coalesced-token-requests)
-and this module adds:
+Two properties the SDKs do not give by themselves and this module adds
+(docs/decisions.md#coalesced-token-requests):
 - concurrent first calls are coalesced: N tenants starting at once make ONE MI request, and N
   callers of one tenant make ONE token request;
 - one credential per tenant per process, so the SDK's token cache is reused across jobs.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,10 +28,11 @@ from shared.errors import (
     AssertionExpired,
     ManagedIdentityUnavailable,
     XtenantError,
-    classify,
+    classify_token_error,
 )
 from shared.ids import validate_tenant_id
 from shared.settings import AuthMode, Settings
+from shared.tls import client_ssl_context
 
 if TYPE_CHECKING:  # aiohttp is imported on first use: `import function_app` skips its ~0.2 s
     import aiohttp
@@ -119,9 +120,10 @@ class ManagedIdentityAssertion:
 class TenantCredential(AsyncTokenCredential):
     """An AsyncTokenCredential for one tenant that raises xtenant's typed errors.
 
-    Built lazily on first use (it needs the running event loop for its connection pool), then
-    cached by TenantCredentials for the life of the process. Owned by TenantCredentials:
-    `close()` here is a no-op so a client that closes "its" credential cannot break the others.
+    Built lazily on first use (it needs the running event loop for its connection pool,
+    docs/decisions.md#event-loop), then cached by TenantCredentialCache for the life of the
+    process, which owns it: `close()` here is a no-op so a client that closes "its" credential
+    cannot break the others.
     """
 
     def __init__(
@@ -130,13 +132,11 @@ class TenantCredential(AsyncTokenCredential):
         build: Callable[[], _ClosableCredential],
         *,
         assertion: ManagedIdentityAssertion | None,
-        consent_url: str,
     ) -> None:
         self.tenant_id = tenant_id
         self._build = build
         self._inner: _ClosableCredential | None = None
         self._assertion = assertion
-        self._consent_url = consent_url
         self._lock = asyncio.Lock()
 
     async def get_token(
@@ -182,30 +182,39 @@ class TenantCredential(AsyncTokenCredential):
         except XtenantError:
             raise
         except Exception as exc:
-            raise classify(exc, tenant_id=self.tenant_id, consent_url=self._consent_url) from exc
+            raise classify_token_error(exc, tenant_id=self.tenant_id) from exc
 
     async def close(self) -> None:
-        """No-op: TenantCredentials owns and closes the underlying credential."""
+        """No-op: TenantCredentialCache owns and closes the underlying credential."""
 
     async def aclose_inner(self) -> None:
         if self._inner is not None:
             await self._inner.close()
             self._inner = None
 
+    async def forget_token(self) -> None:
+        """Drop the cached tenant token: the next call asks Entra again.
+
+        A token carries the permissions (roles) granted when it was issued, for up to an hour;
+        after a customer admin grants more, only a new token has them. The SDK caches per
+        credential instance, so the inner credential is replaced (the lock keeps a concurrent
+        caller from using it half-closed).
+        """
+        async with self._lock:
+            await self.aclose_inner()
+
     async def __aexit__(self, *args: object) -> None:
         """Leaving `async with` must not close a credential shared by the process."""
 
 
-class TenantCredentials:
+class TenantCredentialCache:
     """One TenantCredential per tenant per process, all sharing one MI assertion and one pool."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._by_tenant: dict[str, TenantCredential] = {}
         self._session: aiohttp.ClientSession | None = None
-        # Built now, so the CA bundle in the environment (SSL_CERT_FILE) at start-up is the one
-        # used; aiohttp's own default context is frozen when aiohttp is first imported.
-        self._ssl = ssl.create_default_context()
+        self._ssl = client_ssl_context()
         self.assertion: ManagedIdentityAssertion | None = None
         if settings.auth_mode is AuthMode.MANAGED_IDENTITY:
             self.assertion = ManagedIdentityAssertion(
@@ -221,10 +230,15 @@ class TenantCredentials:
                 tid,
                 lambda: self._build(tid),
                 assertion=self.assertion,
-                consent_url=self._settings.admin_consent_url(tid),
             )
             self._by_tenant[tid] = credential
         return credential
+
+    async def forget_token(self, tenant_id: str) -> None:
+        """After consent changed: this tenant's next request gets a token with its new roles."""
+        credential = self._by_tenant.get(validate_tenant_id(tenant_id))
+        if credential is not None:
+            await credential.forget_token()
 
     async def token(self, tenant_id: str) -> AccessToken:
         """A Graph token for the tenant: the connection check and the demo use this."""

@@ -202,6 +202,8 @@ class Ledger:
                 "notes": _text(result.notes),
                 "duration_s": round(result.duration_s, 3),
                 "graph_requests": result.graph_requests,
+                "retries": result.retries,
+                "waited_s": round(result.waited_s, 3),
                 "finished_at": _now(),
                 **_error_fields(result.error),
             },

@@ -31,8 +31,9 @@ from shared.api import ApiResponse, error
 from shared.auth.audit import CONSENT_CALLBACK, AuditRecord
 from shared.auth.principal import Principal
 from shared.consent_states import ConsentStates, InvalidState, Link, PendingConsent
-from shared.errors import InvalidTenantId
+from shared.errors import InvalidTenantId, PermissionMissing, consent_remediation
 from shared.ids import validate_tenant_id
+from shared.jobs import JOBS
 from shared.onboarding_check import CheckResult, check_connection
 from shared.onboarding_pages import HtmlPage, done_page, not_completed_page
 from shared.services import Services
@@ -82,7 +83,7 @@ async def start(
             "redirect_uri": redirect_uri,
             "tenant": tenant_id,
             "next": "Send consent_url to a Global Administrator (or Privileged Role "
-            "Administrator) of the customer tenant. It works once, within the hour.",
+            "Administrator) of the customer tenant. It works once, until expires_at.",
         },
         {"Cache-Control": "no-store"},
     )
@@ -129,7 +130,9 @@ async def _complete(
     refused = _refusal(query, tenant_id)
     if refused:
         return Outcome(False, tenant_id, refused + "; the link was not spent")
-    result = await check_connection(services, tenant_id)
+    known = await services.registry.get(tenant_id)
+    enrolled = sorted(known.enrolments) if known else []
+    result = await check_connection(services, tenant_id, enrolled=enrolled)
     if not result.token_obtained:
         await _record_health(services, result, now=now)  # a registered tenant's health says why
         return Outcome(False, tenant_id, "no token from the tenant: " + _failure(result))
@@ -187,11 +190,28 @@ async def _register(services: Services, tenant_id: str, name: str) -> bool:
 
 
 async def _record_health(services: Services, result: CheckResult, *, now: datetime) -> None:
-    """A success heals the tenant; a tenant-level refusal is recorded; a transient one is not."""
-    if result.ok:
-        await services.registry.record(result.tenant_id, None, None, now=now)
+    """A reachable tenant is healed, and each job's own health follows its permissions; a
+    tenant-level refusal is recorded; a transient one is not."""
+    registry, tid = services.registry, result.tenant_id
+    if result.reachable:
+        await registry.record(tid, None, None, now=now)
+        granted = [job for job in JOBS if job not in result.missing]
+        await registry.clear_job_health(tid, granted)
+        tenant = await registry.get(tid)
+        enrolled = tenant.enrolments if tenant else {}
+        for job, lacking in result.missing.items():
+            if job in enrolled:  # a job the tenant does not run needs no health of its own
+                await registry.record(tid, job, _lacking(tid, job, lacking), now=now)
     elif result.error is not None and result.error.health is not None:
-        await services.registry.record(result.tenant_id, None, result.error, now=now)
+        await registry.record(tid, None, result.error, now=now)
+
+
+def _lacking(tenant_id: str, job: str, permissions: list[str]) -> PermissionMissing:
+    return PermissionMissing(
+        f"the connection check found {job}'s permissions not granted: {', '.join(permissions)}",
+        tenant_id=tenant_id,
+        remediation=consent_remediation(tenant_id),
+    )
 
 
 async def check(services: Services, tenant_id: str, *, now: datetime | None = None) -> ApiResponse:
@@ -201,10 +221,15 @@ async def check(services: Services, tenant_id: str, *, now: datetime | None = No
         tid = validate_tenant_id(tenant_id)
     except InvalidTenantId as exc:
         return error(400, exc.error_class, exc.message)
-    if await services.registry.get(tid) is None:
+    registered = await services.registry.get(tid)
+    if registered is None:
         return error(404, "tenant_not_registered", f"tenant {tid} is not registered")
-    result = await check_connection(services, tid)
+    result = await check_connection(services, tid, enrolled=sorted(registered.enrolments))
     await _record_health(services, result, now=now or datetime.now(UTC))
     saved = await services.registry.get(tid)
-    body = result.as_record() | {"health": saved.as_record()["health"] if saved else None}
+    record = saved.as_record() if saved else {}
+    body = result.as_record() | {
+        "health": record.get("health"),
+        "job_health": record.get("job_health"),
+    }
     return ApiResponse(200, body)

@@ -19,14 +19,19 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.errors import PermissionMissing, XtenantError, classify
-from shared.graph import GraphSession
+from shared.errors import (
+    PermissionMissing,
+    XtenantError,
+    classify_token_error,
+    consent_remediation,
+)
+from shared.graph import GraphRequest, GraphSession, RetryBudget
 from shared.jobs import JOBS
-from shared.retry import RetryBudget
+from shared.permissions import covered, missing
 from shared.services import Services
 
 #: Seconds the check may spend on retries: it answers an HTTP request a person waits for.
@@ -39,7 +44,7 @@ class Probe:
 
     describe: str
     permissions: frozenset[str]
-    build: Callable[[GraphSession], Any]
+    build: Callable[[GraphSession], GraphRequest]
 
 
 PROBES = (
@@ -48,7 +53,7 @@ PROBES = (
         frozenset(
             {"User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"}
         ),
-        lambda s: s.list_request(s.client.users, select=["id"], top=1),
+        lambda s: s.list_users(select=["id"], top=1),
     ),
     Probe(
         "GET /policies/authorizationPolicy",
@@ -67,7 +72,7 @@ PROBES = (
                 "Directory.ReadWrite.All",
             }
         ),
-        lambda s: s.list_request(s.client.groups, select=["id"], top=1),
+        lambda s: s.list_groups(select=["id"], top=1),
     ),
 )
 
@@ -80,6 +85,8 @@ class CheckResult:
     ok: bool
     token_obtained: bool = False
     graph_read: str | None = None
+    #: the token was issued and Graph answered the read: the tenant itself is reachable
+    reachable: bool = False
     granted: tuple[str, ...] | None = None
     missing: dict[str, list[str]] = field(default_factory=dict)
     error: XtenantError | None = None
@@ -113,25 +120,45 @@ def choose_probe(roles: tuple[str, ...] | None) -> Probe | None:
     """The first read the roles allow (the users read when they are unknown), else None."""
     if roles is None:
         return PROBES[0]
-    return next((p for p in PROBES if not p.permissions.isdisjoint(roles)), None)
+    have = covered(roles)
+    return next((p for p in PROBES if not p.permissions.isdisjoint(have)), None)
 
 
 def missing_per_job(roles: tuple[str, ...] | None) -> dict[str, list[str]]:
-    """Each built-in job's permissions the tenant has not granted (empty when unknown)."""
+    """Each built-in job's permissions the tenant has not granted, counting a broader granted
+    permission as granting what it includes (empty when the roles are unknown)."""
     if roles is None:
         return {}
-    gaps = {name: [p for p in job.permissions if p not in roles] for name, job in JOBS.items()}
-    return {name: missing for name, missing in sorted(gaps.items()) if missing}
+    gaps = {name: missing(job.permissions, roles) for name, job in JOBS.items()}
+    return {name: gap for name, gap in sorted(gaps.items()) if gap}
 
 
-async def check_connection(services: Services, tenant_id: str) -> CheckResult:
-    """Token exchange, then one Graph read; never raises for a tenant's failure."""
+def enrolled_gaps(
+    gaps: dict[str, list[str]], enrolled: Sequence[str], tenant_id: str
+) -> PermissionMissing | None:
+    """A check is not ok while a job the tenant is enrolled in lacks a permission."""
+    lacking = {job: gaps[job] for job in enrolled if job in gaps}
+    if not lacking:
+        return None
+    named = "; ".join(f"{job} needs {', '.join(p)}" for job, p in sorted(lacking.items()))
+    return PermissionMissing(
+        f"the tenant has not granted permissions its enrolled jobs need: {named}",
+        tenant_id=tenant_id,
+        remediation=consent_remediation(tenant_id),
+    )
+
+
+async def check_connection(
+    services: Services, tenant_id: str, *, enrolled: Sequence[str] = ()
+) -> CheckResult:
+    """Token exchange (a new token: consent may just have changed), then one Graph read;
+    never raises for a tenant's failure. Not ok while an `enrolled` job lacks a permission."""
     started = time.monotonic()
-    consent_url = services.settings.admin_consent_url(tenant_id)
+    await services.credentials.forget_token(tenant_id)
     try:
         access = await services.credentials.token(tenant_id)
     except Exception as exc:  # typed by identity.py; anything else is classified here
-        failure = classify(exc, tenant_id=tenant_id, consent_url=consent_url)
+        failure = classify_token_error(exc, tenant_id=tenant_id)
         return CheckResult(tenant_id, False, error=failure, duration_s=time.monotonic() - started)
     roles = token_roles(access.token)
     probe = choose_probe(roles)
@@ -141,8 +168,7 @@ async def check_connection(services: Services, tenant_id: str) -> CheckResult:
         failure = PermissionMissing(
             "the tenant has granted the app no Microsoft Graph application permission",
             tenant_id=tenant_id,
-            remediation=f"A Global Administrator of the tenant must grant admin consent: "
-            f"{consent_url}",
+            remediation=consent_remediation(tenant_id),
         )
         return CheckResult(
             tenant_id, False, **common, error=failure, duration_s=time.monotonic() - started
@@ -161,6 +187,13 @@ async def check_connection(services: Services, tenant_id: str) -> CheckResult:
             error=exc,
             duration_s=time.monotonic() - started,
         )
+    gap = enrolled_gaps(common["missing"], enrolled, tenant_id)
     return CheckResult(
-        tenant_id, True, **common, graph_read=probe.describe, duration_s=time.monotonic() - started
+        tenant_id,
+        gap is None,
+        **common,
+        graph_read=probe.describe,
+        reachable=True,
+        error=gap,
+        duration_s=time.monotonic() - started,
     )

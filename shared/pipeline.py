@@ -20,7 +20,7 @@ from shared.messages import QUEUE, BadMessage, TenantJobMessage
 from shared.results import Mode, RunOrigin, Status
 from shared.runner import run_tenant_job
 from shared.services import Services
-from shared.tenants import Health, Tenant
+from shared.tenants import Health, HealthStatus, Tenant
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +173,19 @@ def _skip_reason(health: Health) -> XtenantError:
         health.status.value,
         f"tenant is {health.status.value}"
         + (f" until {until}" if until else "")
-        + (f": {last.get('message')}" if last.get("message") else ""),
-        remediation=str(last.get("remediation") or "Wait for the cool-down; a trial run follows."),
+        + (f"; last error: {last.get('message')}" if last.get("message") else ""),
+        remediation=QUARANTINED
+        if health.status is HealthStatus.QUARANTINED
+        else str(last.get("remediation") or ""),
     )
+
+
+#: What a row skipped by a quarantine tells the operator (not the transient error's own text).
+QUARANTINED = (
+    "Nothing now: after repeated transient failures the tenant waits out its cool-down; then "
+    "one trial run decides, and a success heals it. Run the tenant again later (or check it: "
+    "POST /api/tenants/{id}/check); if the last error repeats, fix what it names."
+)
 
 
 async def process_poison(services: Services, body: str, *, message_id: str) -> None:

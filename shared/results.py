@@ -63,6 +63,9 @@ class TenantResult:
     error: XtenantError | None = None
     duration_s: float = 0.0
     graph_requests: int = 0
+    #: Graph requests sent again after a throttle or failure, and seconds spent waiting
+    retries: int = 0
+    waited_s: float = 0.0
 
     @property
     def retryable(self) -> bool:

@@ -62,6 +62,8 @@ def row_view(entity: dict[str, Any]) -> dict[str, Any]:
         "finished_at": entity.get("finished_at"),
         "duration_s": entity.get("duration_s"),
         "graph_requests": entity.get("graph_requests", 0),
+        "retries": entity.get("retries", 0),
+        "waited_s": entity.get("waited_s", 0.0),
         "notes": _json(entity.get("notes"), []),
     }
 

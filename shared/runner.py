@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from shared.errors import NotLicensed, UnexpectedError, XtenantError
+from shared.errors import NotLicensed, PermissionMissing, UnexpectedError, XtenantError
 from shared.graph import GraphPool
 from shared.jobs import ChangeOutcome, Plan, get_job
 from shared.results import Mode, Status, TenantResult
@@ -27,9 +27,28 @@ async def run_tenant_job(
     mode: Mode | str,
     params: Mapping[str, Any] | None = None,
 ) -> TenantResult:
-    """Plan, and in apply mode apply, one job in one tenant. Never raises (but cancellation)."""
+    """Plan, and in apply mode apply, one job in one tenant. Never raises (but cancellation).
+
+    A permission refused with a token issued before the customer's admin granted it is asked
+    once more with a new token: tokens carry the roles of when they were issued, for an hour.
+    """
     started = time.monotonic()
-    result = TenantResult(tenant_id, job, Mode(mode), Status.RUNNING)
+    result = await _attempt(pool, tenant_id, job, Mode(mode), params)
+    if isinstance(result.error, PermissionMissing):
+        await pool.forget_token(tenant_id)
+        again = await _attempt(pool, tenant_id, job, Mode(mode), params)
+        again.graph_requests += result.graph_requests
+        again.retries += result.retries
+        again.waited_s += result.waited_s
+        result = again
+    result.duration_s = time.monotonic() - started
+    return result
+
+
+async def _attempt(
+    pool: GraphPool, tenant_id: str, job: str, mode: Mode, params: Mapping[str, Any] | None
+) -> TenantResult:
+    result = TenantResult(tenant_id, job, mode, Status.RUNNING)
     session = None
     try:
         definition = get_job(job)
@@ -53,8 +72,9 @@ async def run_tenant_job(
             tenant_id=tenant_id,
             remediation="A bug in xtenant: report it with the run id and this message.",
         )
-    result.duration_s = time.monotonic() - started
-    result.graph_requests = session.requests_sent if session is not None else 0
+    if session is not None:
+        result.graph_requests = session.requests_sent
+        result.retries, result.waited_s = session.budget.retries, session.budget.waited_s
     return result
 
 

@@ -8,6 +8,7 @@ import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from shared.auth.audit import TABLE as AUDIT_TABLE
@@ -15,7 +16,7 @@ from shared.auth.audit import AuditTrail
 from shared.auth.tokens import OperatorTokens
 from shared.consent_states import ConsentStates
 from shared.graph import GraphPool
-from shared.identity import TenantCredentials
+from shared.identity import TenantCredentialCache
 from shared.ledger import TABLE as RUNS_TABLE
 from shared.ledger import Ledger
 from shared.messages import QUEUE
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 class Services:
     settings: Settings
     storage: Storage
-    credentials: TenantCredentials
+    credentials: TenantCredentialCache
     pool: GraphPool
     registry: TenantRegistry
     consent_states: ConsentStates
@@ -49,7 +50,7 @@ class Services:
         env = os.environ if env is None else env
         settings = Settings.from_env(env)
         storage = Storage(storage_config(env))
-        credentials = TenantCredentials(settings)
+        credentials = TenantCredentialCache(settings)
         tenants_table, runs_table = storage.table(TENANTS_TABLE), storage.table(RUNS_TABLE)
         return cls(
             settings=settings,
@@ -57,7 +58,9 @@ class Services:
             credentials=credentials,
             pool=GraphPool(settings, credentials),
             registry=TenantRegistry(tenants_table),
-            consent_states=ConsentStates(tenants_table),
+            consent_states=ConsentStates(
+                tenants_table, ttl=timedelta(days=settings.consent_link_days)
+            ),
             ledger=Ledger(runs_table),
             runs=RunViews(runs_table),
             queue=storage.queue(QUEUE),

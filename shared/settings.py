@@ -103,6 +103,7 @@ _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 #: The scheduled run's default, as in local.settings.sample.json and infra/main.bicep: 02:00 UTC.
 DEFAULT_SCHEDULE = "0 0 2 * * *"
+DEFAULT_CONSENT_LINK_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,8 @@ class Settings:
     certificate_password: Secret | None = None
     client_secret: Secret | None = None
     schedule: str = DEFAULT_SCHEDULE
+    #: how long an admin-consent link works: customer admins answer over days, not minutes
+    consent_link_days: int = DEFAULT_CONSENT_LINK_DAYS
 
     @property
     def operator_token_issuer(self) -> str:
@@ -205,19 +208,15 @@ class Settings:
         """The one scope every tenant token is requested for (app-only: `/.default`)."""
         return f"{self.graph_endpoint}/.default"
 
-    def admin_consent_url(
-        self, tenant: str, *, redirect_uri: str | None = None, state: str | None = None
-    ) -> str:
+    def admin_consent_url(self, tenant: str, *, redirect_uri: str, state: str) -> str:
         """Where a tenant's admin grants the app its permissions (v2 `adminconsent` endpoint).
 
-        `tenant` is a tenant id or `organizations`. The only place this URL is built.
-        https://learn.microsoft.com/entra/identity-platform/v2-admin-consent
+        `tenant` is a tenant id or `organizations`. The only place this URL is built; it always
+        carries the onboarding flow's redirect URI and single-use state, or the callback would
+        refuse the answer. https://learn.microsoft.com/entra/identity-platform/v2-admin-consent
         """
         fields = {"client_id": self.app_client_id, "scope": self.graph_scope}
-        if redirect_uri is not None:
-            fields["redirect_uri"] = redirect_uri
-        if state is not None:
-            fields["state"] = state
+        fields |= {"redirect_uri": redirect_uri, "state": state}
         return f"{self.authority_host}/{tenant}/v2.0/adminconsent?{urlencode(fields)}"
 
     @classmethod
@@ -303,6 +302,9 @@ class _Loader:
             certificate_password=certificate_password,
             client_secret=client_secret,
             schedule=self.schedule(),
+            consent_link_days=self.whole_number(
+                "XTENANT_CONSENT_LINK_DAYS", DEFAULT_CONSENT_LINK_DAYS, low=1, high=90
+            ),
         )
         if self.problems:
             raise SettingsError(self.problems)
@@ -323,6 +325,15 @@ class _Loader:
             )
             return ""
         return raw.rstrip("/")
+
+    def whole_number(self, name: str, default: int, *, low: int, high: int) -> int:
+        raw = self.get(name)
+        if raw is None:
+            return default
+        if not raw.isdigit() or not low <= int(raw) <= high:
+            self.problems.append(f"{name} must be a whole number from {low} to {high}, got {raw!r}")
+            return default
+        return int(raw)
 
     def schedule(self) -> str:
         """SCHEDULE, the timer's NCRONTAB (the trigger binds %SCHEDULE%); the default if unset."""

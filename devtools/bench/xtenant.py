@@ -143,9 +143,8 @@ async def _decode_cpu_per_user(built: Any, tenant_id: str, rounds: int = 50) -> 
     from shared.jobs.guest_cleanup import _SELECT, Guest
 
     session = built.pool.session(tenant_id)
-    users = session.client.users
-    info = session.list_request(users, filter="userType eq 'Guest'", select=_SELECT, top=999)
-    raw = json.dumps(await session.get(info)).encode()
+    request = session.list_users(filter="userType eq 'Guest'", select=_SELECT, top=999)
+    raw = json.dumps(await session.get(request)).encode()
     started = time.process_time()
     for _ in range(rounds):
         guests = [Guest.from_graph(item) for item in json.loads(raw)["value"]]

@@ -25,22 +25,49 @@ class RequestRecord:
     early_retry: bool = False
 
 
+#: Seconds after a Retry-After is told during which arriving requests were already in flight.
+IN_FLIGHT_S = 0.1
+
+
 @dataclass
 class RequestLog:
     records: list[RequestRecord] = field(default_factory=list)
     counters: Counter[str] = field(default_factory=Counter)
     _not_before: dict[tuple[str, str | None], float] = field(default_factory=dict)
+    _told_at: dict[tuple[str, str | None], float] = field(default_factory=dict)
+    _told: dict[tuple[str, str | None], set[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def is_early(self, service: str, tenant_id: str | None, now: float) -> bool:
-        """True when a Retry-After sent to this (service, tenant) has not yet elapsed."""
-        with self._lock:
-            return now < self._not_before.get((service, tenant_id), 0.0)
+    def is_early(
+        self, service: str, tenant_id: str | None, now: float, request: str | None = None
+    ) -> bool:
+        """True when a request arrives while a Retry-After sent to this (service, tenant) runs.
 
-    def retry_after_sent(self, service: str, tenant_id: str | None, seconds: float) -> None:
+        `request` names what was asked (Graph: method, path and query; None for services with
+        one kind of request per tenant, where every request is "the same"). The request that
+        was told the Retry-After is early at once when it comes again; another request is early
+        only from IN_FLIGHT_S after the telling: before that it was already on its way (a
+        tenant's concurrent requests are sent together) and no client could have held it back.
+        """
         with self._lock:
             key = (service, tenant_id)
-            self._not_before[key] = max(self._not_before.get(key, 0.0), time.monotonic() + seconds)
+            if now >= self._not_before.get(key, 0.0):
+                return False
+            same = request is None or request in self._told.get(key, set())
+            return same or now >= self._told_at.get(key, float("-inf")) + IN_FLIGHT_S
+
+    def retry_after_sent(
+        self, service: str, tenant_id: str | None, seconds: float, request: str | None = None
+    ) -> None:
+        with self._lock:
+            key = (service, tenant_id)
+            now = time.monotonic()
+            if now >= self._not_before.get(key, 0.0):
+                self._told[key] = set()  # a new throttling window
+            self._not_before[key] = max(self._not_before.get(key, 0.0), now + seconds)
+            self._told_at[key] = now
+            if request is not None:
+                self._told.setdefault(key, set()).add(request)
 
     def add(self, record: RequestRecord) -> None:
         with self._lock:

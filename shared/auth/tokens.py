@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.auth.principal import Principal
 from shared.settings import Settings
+from shared.tls import client_ssl_context
 
 if TYPE_CHECKING:
     import aiohttp
@@ -150,10 +151,9 @@ class OperatorTokens:
         self._issuer = settings.operator_token_issuer
         self._tenant_id = settings.home_tenant_id
         self._audiences = list(settings.operator_token_audiences)
-        # Built now, so the CA bundle in the environment (SSL_CERT_FILE) at start is the one
-        # used (docs/decisions.md#tls-trust).
+        # Built now, so the CA bundle in the environment at start is the one trusted.
         self.keys = keys or SigningKeys(
-            settings.openid_configuration_url, ssl_context=ssl.create_default_context()
+            settings.openid_configuration_url, ssl_context=client_ssl_context()
         )
 
     async def principal(self, authorization: str | None) -> Principal:

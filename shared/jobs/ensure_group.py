@@ -1,9 +1,9 @@
 """ensure-group: a security group, found by mailNickname, with exactly the given members.
 
-Graph allows several groups to share a mailNickname (docs/decisions.md#no-duplicate-creates),
-so a create must never be repeated blindly: apply re-reads by mailNickname right before
-creating, and a create that fails ambiguously is not retried (shared.retry) — the next run
-finds the group and converges.
+Graph allows several groups to share a mailNickname, so a create must never be repeated
+blindly (docs/decisions.md#no-duplicate-creates): apply re-reads by mailNickname right before
+creating, and a create that fails ambiguously is not retried (shared.graph's retry policy) — the
+next run finds the group and converges.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from shared.batch import BatchItem, BatchResult
 from shared.errors import AlreadyExists, GraphNotFound, XtenantError
-from shared.graph import MAX_PAGE, GraphSession
+from shared.graph import MAX_PAGE, BatchItem, BatchResult, GraphSession
 from shared.jobs.base import Change, ChangeOutcome, Job, Plan
 from shared.jobs.params import Params, Rule, spec
 
@@ -132,10 +131,8 @@ class EnsureGroup(Job[EnsureGroupParams]):
 
 async def find_group(session: GraphSession, nickname: str) -> dict[str, Any] | None:
     safe = nickname.replace("'", "''")
-    info = session.list_request(
-        session.client.groups, filter=f"mailNickname eq '{safe}'", select=_GROUP_FIELDS
-    )
-    found = [g async for page in session.pages(info) for g in page]
+    request = session.list_groups(filter=f"mailNickname eq '{safe}'", select=_GROUP_FIELDS)
+    found = [g async for page in session.pages(request) for g in page]
     if len(found) > 1:
         ids = ", ".join(sorted(g["id"] for g in found))
         raise AmbiguousGroup(
@@ -155,12 +152,10 @@ async def resolve_upns(
     for start in range(0, len(unique), _IN_CHUNK):
         chunk = unique[start : start + _IN_CHUNK]
         quoted = ",".join("'" + u.replace("'", "''") + "'" for u in chunk)
-        info = session.list_request(
-            session.client.users,
-            filter=f"userPrincipalName in ({quoted})",
-            select=("id", "userPrincipalName"),
+        request = session.list_users(
+            filter=f"userPrincipalName in ({quoted})", select=("id", "userPrincipalName")
         )
-        for member in await session.collect(info, Member.from_graph):
+        for member in await session.collect(request, Member.from_graph):
             found[member.upn.lower()] = member
     unknown = [u for u in unique if u not in found]
     if unknown:
@@ -169,9 +164,8 @@ async def resolve_upns(
 
 
 async def members(session: GraphSession, group_id: str) -> list[Member]:
-    builder = session.client.groups.by_group_id(group_id).members
-    info = session.list_request(builder, select=("id", "userPrincipalName"), top=MAX_PAGE)
-    return await session.collect(info, Member.from_graph)
+    request = session.list_group_members(group_id, select=("id", "userPrincipalName"), top=MAX_PAGE)
+    return await session.collect(request, Member.from_graph)
 
 
 def _create(params: EnsureGroupParams) -> Change:
@@ -226,9 +220,9 @@ async def _create_once(session: GraphSession, change: Change) -> str:
     existing = await find_group(session, nickname)
     if existing is not None:
         return str(existing["id"])
-    info = session.request("POST", "/groups", change.data["body"])
+    request = session.request("POST", "/groups", change.data["body"])
     try:
-        created = await session.send(info, idempotent=False)
+        created = await session.send(request, idempotent=False)
     except XtenantError:
         # Sent but unanswered, or refused: re-read. If it exists now, it was created.
         existing = await find_group(session, nickname)
@@ -241,7 +235,7 @@ async def _create_once(session: GraphSession, change: Change) -> str:
 def _member_item(n: int, change: Change, group_id: str, session: GraphSession) -> BatchItem:
     member_id = change.data["id"]
     if change.action == "add_member":
-        ref = f"{session.adapter.base_url}/directoryObjects/{member_id}"
+        ref = session.resource_url(f"/directoryObjects/{member_id}")
         return BatchItem(str(n), "POST", f"/groups/{group_id}/members/$ref", {"@odata.id": ref})
     return BatchItem(str(n), "DELETE", f"/groups/{group_id}/members/{member_id}/$ref")
 

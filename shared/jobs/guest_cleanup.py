@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from shared.batch import BatchItem
-from shared.graph import MAX_PAGE, GraphSession
+from shared.graph import MAX_PAGE, BatchItem, GraphSession
 from shared.jobs.base import Change, ChangeOutcome, Job, Plan
 from shared.jobs.params import Params, Rule, spec
 
@@ -129,10 +128,8 @@ class GuestCleanup(Job[GuestCleanupParams]):
         self._now = clock or (lambda: datetime.now(UTC))
 
     async def plan(self, session: GraphSession, params: GuestCleanupParams) -> Plan:
-        info = session.list_request(
-            session.client.users, filter="userType eq 'Guest'", select=_SELECT, top=MAX_PAGE
-        )
-        guests = await session.collect(info, Guest.from_graph)
+        request = session.list_users(filter="userType eq 'Guest'", select=_SELECT, top=MAX_PAGE)
+        guests = await session.collect(request, Guest.from_graph)
         now = self._now()
         plan = Plan(self.name, session.tenant_id)
         excluded = 0

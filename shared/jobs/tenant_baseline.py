@@ -131,7 +131,7 @@ class TenantBaseline(Job[TenantBaselineParams]):
     params_type = TenantBaselineParams
 
     async def plan(self, session: GraphSession, params: TenantBaselineParams) -> Plan:
-        policy = await session.get(session.request("GET", "/policies/authorizationPolicy"))
+        policy = await session.get_path("/policies/authorizationPolicy")
         plan = Plan(self.name, session.tenant_id)
         for setting in desired_settings(params):
             current = current_value(policy, setting.path)
@@ -159,6 +159,6 @@ class TenantBaseline(Job[TenantBaselineParams]):
             for key in parents:
                 node = node.setdefault(key, {})
             node[leaf] = change.after
-        info = session.request("PATCH", "/policies/authorizationPolicy", body)
-        await session.send(info, idempotent=True)
+        request = session.request("PATCH", "/policies/authorizationPolicy", body)
+        await session.send(request, idempotent=True)
         return [ChangeOutcome(change) for change in plan.changes]

@@ -17,9 +17,8 @@ import pytest
 
 from devtools.fakecloud.scenario import make_scenario
 from devtools.fakecloud.server import FakeCloud
-from shared.graph import GraphOptions, GraphPool
-from shared.identity import TenantCredentials
-from shared.retry import RetryPolicy
+from shared.graph import GraphOptions, GraphPool, RetryPolicy
+from shared.identity import TenantCredentialCache
 from shared.settings import Settings
 from tests.integration.azurite_fixture import azurite  # noqa: F401
 from tests.integration.stack_fixture import stack  # noqa: F401
@@ -55,7 +54,7 @@ def cloud(fakecloud: FakeCloud) -> Iterator[FakeCloud]:
 @pytest.fixture
 async def graph_pool(cloud: FakeCloud) -> AsyncIterator[GraphPool]:
     settings = Settings.from_env()
-    credentials = TenantCredentials(settings)
+    credentials = TenantCredentialCache(settings)
     pool = GraphPool(settings, credentials, GraphOptions(retry=TEST_RETRY))
     yield pool
     await pool.close()

@@ -19,9 +19,8 @@ from typing import Any
 import pytest
 
 from devtools.fakecloud import FakeCloud, Fault
-from shared.batch import BatchItem
 from shared.errors import GraphNotFound, GraphRequestError, PermissionMissing, XtenantError
-from shared.graph import MAX_PAGE, GraphPool, GraphSession
+from shared.graph import MAX_PAGE, BatchItem, GraphPool, GraphSession
 from shared.jobs.guest_cleanup import Guest
 from tests.integration.graph_support import add_tenant, contoso, graph_requests, user
 
@@ -130,7 +129,7 @@ async def test_unsupported_filter_is_a_400_sent_once(
     tenant = add_tenant(cloud, contoso())
     session = session_for(graph_pool, tenant)
     # `ne` needs ConsistencyLevel: eventual and $count=true: Graph answers 400 without them.
-    info = session.list_request(session.client.users, filter="userType ne 'Guest'")
+    info = session.list_users(filter="userType ne 'Guest'")
 
     with pytest.raises(GraphRequestError) as caught:
         await session.get(info)
@@ -254,6 +253,39 @@ async def test_batch_resends_only_the_throttled_sub_requests(
     assert counters.get("graph.early_retries", 0) == 0
 
 
+async def test_a_sub_request_throttled_past_the_cap_is_reported_and_holds_the_tenant(
+    cloud: FakeCloud, graph_pool: GraphPool
+) -> None:
+    # given one read in a $batch, throttled for an hour
+    tenant = add_tenant(cloud, contoso())
+    adele = user(cloud, tenant, "adele")
+    cloud.add_fault(
+        Fault(
+            service="graph",
+            kind="status",
+            status=429,
+            retry_after="3600",
+            count=1,
+            tenant_id=tenant,
+            path_contains=adele.id,
+        )
+    )
+
+    # when one job runs the batch, and then another job reads in the same tenant
+    [result] = await session_for(graph_pool, tenant).batch(
+        [BatchItem("adele", "GET", f"/users/{adele.id}")]
+    )
+    with pytest.raises(XtenantError) as caught:
+        await session_for(graph_pool, tenant).get_path(POLICY)
+
+    # then the item is reported as throttled without an early retry, and the other read is
+    # refused here instead of being sent while Graph throttles the tenant
+    assert (result.status, result.error and result.error.error_class) == (429, "transient")
+    assert caught.value.error_class == "transient"
+    assert len(graph_requests(cloud, tenant)) == 1
+    assert cloud.counters().get("graph.early_retries", 0) == 0
+
+
 # --- paging -------------------------------------------------------------------------------------
 
 
@@ -262,9 +294,7 @@ async def test_collect_reads_2500_users_into_our_own_records_in_three_pages(
 ) -> None:
     tenant = add_tenant(cloud, {"generate": {"members": 2500, "seed": 7}})
     session = session_for(graph_pool, tenant)
-    info = session.list_request(
-        session.client.users, select=("id", "userPrincipalName"), top=MAX_PAGE
-    )
+    info = session.list_users(select=("id", "userPrincipalName"), top=MAX_PAGE)
 
     people = await session.collect(info, Person.from_graph)
 
@@ -281,8 +311,7 @@ async def test_guests_with_sign_in_activity_come_in_pages_of_120(
     # says ("List users", example 11); without it, these 2,500 would take 3 pages of 999.
     tenant = add_tenant(cloud, {"generate": {"guests": 2500, "stale_guests": 100, "seed": 7}})
     session = session_for(graph_pool, tenant)
-    info = session.list_request(
-        session.client.users,
+    info = session.list_users(
         filter="userType eq 'Guest'",
         select=("id", "userPrincipalName", "mail", "createdDateTime", "signInActivity"),
         top=MAX_PAGE,

@@ -13,7 +13,7 @@ import pytest
 from devtools.fakecloud import FakeCloud, Fault
 from devtools.fakecloud.ca import make_self_signed_certificate
 from shared import errors
-from shared.identity import TenantCredentials
+from shared.identity import TenantCredentialCache
 from shared.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -26,14 +26,14 @@ def new_tenant(cloud: FakeCloud, state: str = "consented") -> str:
 
 
 @pytest.fixture
-async def credentials(cloud: FakeCloud) -> AsyncIterator[TenantCredentials]:
-    chain = TenantCredentials(Settings.from_env())
+async def credentials(cloud: FakeCloud) -> AsyncIterator[TenantCredentialCache]:
+    chain = TenantCredentialCache(Settings.from_env())
     yield chain
     await chain.close()
 
 
 async def test_fifty_tenants_at_once_make_one_mi_request_and_one_token_request_each(
-    cloud: FakeCloud, credentials: TenantCredentials
+    cloud: FakeCloud, credentials: TenantCredentialCache
 ) -> None:
     tenants = [new_tenant(cloud) for _ in range(50)]
 
@@ -48,7 +48,7 @@ async def test_fifty_tenants_at_once_make_one_mi_request_and_one_token_request_e
 
 
 async def test_concurrent_first_use_of_one_tenant_makes_one_token_request(
-    cloud: FakeCloud, credentials: TenantCredentials
+    cloud: FakeCloud, credentials: TenantCredentialCache
 ) -> None:
     tenant = new_tenant(cloud)
 
@@ -58,7 +58,7 @@ async def test_concurrent_first_use_of_one_tenant_makes_one_token_request(
     assert len(cloud.requests(service="token", tenant_id=tenant)) == 1
 
 
-async def test_one_credential_per_tenant_per_process(credentials: TenantCredentials) -> None:
+async def test_one_credential_per_tenant_per_process(credentials: TenantCredentialCache) -> None:
     tenant = "0b5e6c34-5c0d-4b7a-9f5e-2f8c7d1e3a11"
 
     assert credentials.for_tenant(tenant) is credentials.for_tenant(tenant.upper())
@@ -76,7 +76,7 @@ async def test_one_credential_per_tenant_per_process(credentials: TenantCredenti
 )
 async def test_each_tenant_refusal_is_classified_end_to_end(
     cloud: FakeCloud,
-    credentials: TenantCredentials,
+    credentials: TenantCredentialCache,
     state: str,
     kind: type[errors.XtenantError],
     code: int,
@@ -91,20 +91,18 @@ async def test_each_tenant_refusal_is_classified_end_to_end(
     assert caught.value.retryable is False
 
 
-async def test_consent_errors_tell_the_operator_the_tenants_admin_consent_url(
-    cloud: FakeCloud, credentials: TenantCredentials
+async def test_consent_errors_point_the_operator_to_the_tenants_onboarding_link(
+    cloud: FakeCloud, credentials: TenantCredentialCache
 ) -> None:
     tenant = new_tenant(cloud, "not_installed")
 
     with pytest.raises(errors.TenantNotOnboarded) as caught:
         await credentials.token(tenant)
 
-    assert f"{cloud.authority_url}/{tenant}/v2.0/adminconsent?client_id=" in (
-        caught.value.remediation
-    )
+    assert f"GET /api/onboard?tenant={tenant}" in caught.value.remediation
 
 
-async def test_unknown_tenant_is_tenant_not_found(credentials: TenantCredentials) -> None:
+async def test_unknown_tenant_is_tenant_not_found(credentials: TenantCredentialCache) -> None:
     with pytest.raises(errors.TenantNotFound):
         await credentials.token(str(uuid.uuid4()))
 
@@ -118,7 +116,7 @@ async def test_unknown_tenant_is_tenant_not_found(credentials: TenantCredentials
     ],
 )
 async def test_federated_credential_mismatch_is_federation_misconfigured(
-    cloud: FakeCloud, credentials: TenantCredentials, change: dict[str, str], code: int
+    cloud: FakeCloud, credentials: TenantCredentialCache, change: dict[str, str], code: int
 ) -> None:
     tenant = new_tenant(cloud)
     good = {
@@ -137,7 +135,7 @@ async def test_federated_credential_mismatch_is_federation_misconfigured(
 
 
 async def test_expired_assertion_is_refreshed_and_retried_once(
-    cloud: FakeCloud, credentials: TenantCredentials
+    cloud: FakeCloud, credentials: TenantCredentialCache
 ) -> None:
     tenant = new_tenant(cloud)
     cloud.add_fault(Fault(service="token", kind="aadsts", code=700024, tenant_id=tenant, count=1))
@@ -150,7 +148,7 @@ async def test_expired_assertion_is_refreshed_and_retried_once(
 
 
 async def test_assertion_refused_twice_is_reported_not_looped(
-    cloud: FakeCloud, credentials: TenantCredentials
+    cloud: FakeCloud, credentials: TenantCredentialCache
 ) -> None:
     tenant = new_tenant(cloud)
     cloud.add_fault(Fault(service="token", kind="aadsts", code=700024, tenant_id=tenant))
@@ -162,7 +160,7 @@ async def test_assertion_refused_twice_is_reported_not_looped(
 
 
 async def test_throttled_token_endpoint_recovers_without_an_error(
-    cloud: FakeCloud, credentials: TenantCredentials
+    cloud: FakeCloud, credentials: TenantCredentialCache
 ) -> None:
     tenant = new_tenant(cloud)
     cloud.add_fault(
@@ -179,7 +177,7 @@ async def test_throttled_token_endpoint_recovers_without_an_error(
 
 
 async def test_token_endpoint_that_stays_down_is_transient(
-    cloud: FakeCloud, credentials: TenantCredentials
+    cloud: FakeCloud, credentials: TenantCredentialCache
 ) -> None:
     tenant = new_tenant(cloud)
     cloud.add_fault(Fault(service="token", kind="status", status=503, tenant_id=tenant))
@@ -191,7 +189,7 @@ async def test_token_endpoint_that_stays_down_is_transient(
 
 
 async def test_managed_identity_endpoint_down_is_reported_as_such(
-    cloud: FakeCloud, credentials: TenantCredentials
+    cloud: FakeCloud, credentials: TenantCredentialCache
 ) -> None:
     tenant = new_tenant(cloud)
     cloud.add_fault(Fault(service="msi", kind="status", status=500))
@@ -205,7 +203,7 @@ async def test_managed_identity_endpoint_down_is_reported_as_such(
 
 @pytest.mark.parametrize("bad", ["../x", "evil.example/", "", "a" * 37])
 async def test_malformed_tenant_id_never_reaches_the_network(
-    cloud: FakeCloud, credentials: TenantCredentials, bad: str
+    cloud: FakeCloud, credentials: TenantCredentialCache, bad: str
 ) -> None:
     with pytest.raises(errors.InvalidTenantId):
         await credentials.token(bad)
@@ -214,7 +212,7 @@ async def test_malformed_tenant_id_never_reaches_the_network(
 
 
 async def test_tokens_never_appear_in_logs(
-    cloud: FakeCloud, credentials: TenantCredentials, caplog: pytest.LogCaptureFixture
+    cloud: FakeCloud, credentials: TenantCredentialCache, caplog: pytest.LogCaptureFixture
 ) -> None:
     tenant = new_tenant(cloud)
 
@@ -235,9 +233,9 @@ async def test_secret_mode_gets_a_token_and_a_wrong_secret_is_misconfiguration(
     monkeypatch.setenv("XTENANT_AUTH_MODE", "secret")
 
     monkeypatch.setenv("XTENANT_CLIENT_SECRET", secret)
-    good = TenantCredentials(Settings.from_env())
+    good = TenantCredentialCache(Settings.from_env())
     monkeypatch.setenv("XTENANT_CLIENT_SECRET", uuid.uuid4().hex)
-    bad = TenantCredentials(Settings.from_env())
+    bad = TenantCredentialCache(Settings.from_env())
     try:
         assert (await good.token(tenant)).token
         with pytest.raises(errors.XtenantError) as caught:
@@ -260,8 +258,32 @@ async def test_certificate_mode_gets_a_token(
     monkeypatch.setenv("XTENANT_AUTH_MODE", "certificate")
     monkeypatch.setenv("XTENANT_CERTIFICATE_PATH", str(pem))
 
-    chain = TenantCredentials(Settings.from_env())
+    chain = TenantCredentialCache(Settings.from_env())
     try:
         assert (await chain.token(tenant)).token
     finally:
         await chain.close()
+
+
+async def test_an_untrusted_certificate_is_a_tls_failure_not_a_tenants_fault(
+    cloud: FakeCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an app whose CA bundle does not hold the (fake) cloud's CA
+    import certifi
+
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    tenant = new_tenant(cloud)
+    distrusting = TenantCredentialCache(Settings.from_env())
+    try:
+        # when it asks the tenant for a token
+        with pytest.raises(errors.TlsFailure) as caught:
+            await distrusting.token(tenant)
+    finally:
+        await distrusting.close()
+
+    # then the failure is the app's configuration, not retried, not the tenant's health
+    assert caught.value.error_class == "tls_failure"
+    assert caught.value.retryable is False
+    assert caught.value.health is None
+    assert "CA bundle" in caught.value.remediation

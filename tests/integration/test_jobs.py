@@ -620,7 +620,7 @@ async def test_tenant_without_user_write_permission_gets_permission_missing_nami
     assert result.error.error_class == "permission_missing"
     assert "User.ReadWrite.All" in result.error.message
     assert "User.ReadWrite.All" in result.error.remediation
-    assert f"{tenant}/v2.0/adminconsent" in result.error.remediation
+    assert f"GET /api/onboard?tenant={tenant}" in result.error.remediation
     assert everything(cloud, tenant) == before
 
 
@@ -636,7 +636,27 @@ async def test_tenant_without_group_permissions_fails_the_plan_naming_what_the_j
     assert result.error.error_class == "permission_missing"
     for permission in ("Group.ReadWrite.All", "GroupMember.ReadWrite.All", "User.Read.All"):
         assert permission in result.error.remediation
-    assert len(graph_requests(cloud, tenant)) == 1  # a 403 is not retried
+    # a 403 is not retried as such: the job runs once more, with a token issued now
+    assert len(graph_requests(cloud, tenant)) == 2
+    assert len(cloud.requests(service="token", tenant_id=tenant)) == 2
+
+
+async def test_a_permission_granted_after_the_token_was_issued_takes_effect_in_the_same_job(
+    cloud: FakeCloud, graph_pool: GraphPool
+) -> None:
+    # given a token cached before the admin granted the group permissions
+    tenant = add_tenant(cloud, contoso(), roles=["User.Read.All"])
+    await graph_pool.credentials.token(tenant)
+    cloud.set_tenant(
+        tenant, roles=["User.Read.All", "Group.ReadWrite.All", "GroupMember.ReadWrite.All"]
+    )
+
+    # when the job runs
+    result = await run(graph_pool, tenant, "ensure-group", "plan", helpdesk_params("adele"))
+
+    # then the refused read is asked again with a new token, and the plan succeeds
+    assert result.status is Status.PLANNED, result.error
+    assert len(cloud.requests(service="token", tenant_id=tenant)) == 2
 
 
 # --- many tenants -------------------------------------------------------------------------------

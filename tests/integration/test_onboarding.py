@@ -13,6 +13,7 @@ import json
 import ssl
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,6 +29,8 @@ from tests.integration.stack_fixture import OPERATOR, Stack
 pytestmark = pytest.mark.integration
 
 USERS = {"generate": {"members": 2, "guests": 1, "stale_guests": 0, "seed": 3}}
+GROUP = {"mail_nickname": "helpdesk", "display_name": "Helpdesk", "members": []}
+GROUP_ROLES = ("Group.ReadWrite.All", "GroupMember.ReadWrite.All")
 
 
 @pytest.fixture
@@ -99,6 +102,8 @@ async def test_onboarding_gives_an_admin_consent_link_for_one_tenant(
     assert len(query["state"]) >= 43
     assert link["redirect_uri"] == query["redirect_uri"]
     assert link["tenant"] == tenant_id
+    lifetime = datetime.fromisoformat(link["expires_at"]) - datetime.now(UTC)
+    assert timedelta(days=6, hours=23) < lifetime <= timedelta(days=7)
 
 
 async def test_a_link_for_no_tenant_or_another_host_is_not_issued(stack: Stack) -> None:
@@ -439,3 +444,59 @@ async def test_the_fake_admin_consent_is_steerable_over_http(cloud: FakeCloud) -
     assert json.loads(good.text)["grant"] is False
     assert app.status_code == 200
     assert cloud.state.redirect_uris() == ("https://a/cb",)
+
+
+async def test_a_permission_granted_later_takes_effect_within_one_check(
+    cloud: FakeCloud, stack: Stack
+) -> None:
+    # given a tenant enrolled in ensure-group that granted only the users permissions
+    tenant_id = customer(cloud, state="consented", roles=("User.ReadWrite.All",))
+    await stack.register(tenant_id, {"ensure-group": {"mode": "plan", "params": GROUP}})
+    before = (await stack.call("POST", f"/api/tenants/{tenant_id}/check")).json()
+
+    # when the customer's admin grants the group permissions and the operator checks once
+    cloud.set_tenant(tenant_id, roles=["User.ReadWrite.All", *GROUP_ROLES])
+    after = (await stack.call("POST", f"/api/tenants/{tenant_id}/check")).json()
+
+    # then the first check is not ok for the enrolled job, and the next one sees the grant
+    assert before["ok"] is False
+    assert before["missing_permissions"]["ensure-group"] == list(GROUP_ROLES)
+    assert before["error"]["error_class"] == "permission_missing"
+    assert before["job_health"]["ensure-group"]["status"] == "needs_consent"
+    assert before["health"]["status"] == "healthy"
+    assert after["ok"] is True
+    assert "ensure-group" not in after["missing_permissions"]
+    assert after["job_health"] == {}
+
+
+async def test_a_broader_permission_granted_is_no_false_gap(cloud: FakeCloud, stack: Stack) -> None:
+    roles = ("User.ReadWrite.All", *GROUP_ROLES)  # ensure-group declares User.Read.All
+    tenant_id = customer(cloud, state="consented", roles=roles)
+    await stack.register(tenant_id, {"ensure-group": {"mode": "plan", "params": GROUP}})
+
+    result = (await stack.call("POST", f"/api/tenants/{tenant_id}/check")).json()
+
+    assert result["ok"] is True
+    assert "ensure-group" not in result["missing_permissions"]
+
+
+async def test_the_remediation_of_a_consent_failure_works_when_followed(
+    cloud: FakeCloud, stack: Stack, browser: httpx.AsyncClient
+) -> None:
+    # given a registered tenant whose admin never consented, and its recorded remediation
+    tenant_id = customer(cloud, state="not_installed")
+    await stack.register(tenant_id)
+    failed = (await stack.call("POST", f"/api/tenants/{tenant_id}/check")).json()
+    remediation = failed["error"]["remediation"]
+    path = remediation.split("(GET ")[1].split(")")[0]
+
+    # when the operator follows it and the admin consents through the link it gives
+    link = (await stack.http.get(path)).json()
+    cloud.answer_admin_consent(roles=list(APP_REQUIRED_ROLES))
+    page = await consent(browser, link["consent_url"])
+    health = (await stack.call("GET", f"/api/tenants/{tenant_id}")).json()["health"]
+
+    # then the callback accepts the answer and the tenant is healthy
+    assert path == f"/api/onboard?tenant={tenant_id}"
+    assert page.status_code == 200
+    assert health["status"] == "healthy"

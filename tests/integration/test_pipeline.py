@@ -347,9 +347,10 @@ async def test_repeated_transient_failures_quarantine_then_one_trial_heals_the_t
     cloud.add_fault(
         Fault(service="graph", kind="status", status=503, retry_after="0", tenant_id=tenant_id)
     )
-    await stack.run("tenant-baseline", [tenant_id], mode="plan")
+    first = await stack.run("tenant-baseline", [tenant_id], mode="plan")
     await stack.host.drain(timeout_s=120)
     quarantined = (await stack.call("GET", f"/api/tenants/{tenant_id}")).json()["health"]
+    first_row = (await stack.status(first))["rows"][0]
 
     # when it recovers, and after the cool-down the schedule sends both jobs at once
     # (the trial is slowed so the other message arrives while it runs)
@@ -365,6 +366,8 @@ async def test_repeated_transient_failures_quarantine_then_one_trial_heals_the_t
     # then it was quarantined, refused during the cool-down, and one trial decided
     assert quarantined["status"] == "quarantined"
     assert quarantined["consecutive_failures"] == 3
+    # (the test host delivers three times, so the third failure also poisons the message)
+    assert (first_row["status"], first_row["attempts"]) == ("failed", 3)
     assert (await stack.status(refused))["rows"][0]["error_class"] == "quarantined"
     rows = (await stack.status(scheduled))["rows"]
     assert sorted(row["status"] for row in rows) == ["planned", "skipped"]

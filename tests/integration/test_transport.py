@@ -17,8 +17,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from shared.retry import NOT_SENT, is_retryable
-from shared.transport import AiohttpTransport
+from shared.graph import NOT_SENT, AiohttpTransport, is_retryable
 
 pytestmark = pytest.mark.integration
 

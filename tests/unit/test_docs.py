@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -13,8 +14,9 @@ import shared.messages
 import shared.onboarding
 import shared.tenants
 from shared.auth.roles import Role
+from shared.graph import GRAPH_ERROR_CODES
 from shared.jobs import JOBS
-from shared.tenants import HealthStatus
+from shared.tenants import Breaker, HealthStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -116,7 +118,7 @@ def test_troubleshooting_covers_every_aadsts_code_the_app_knows() -> None:
 
 def test_troubleshooting_covers_every_graph_code_and_error_class() -> None:
     text = (DOCS / "troubleshooting.md").read_text()
-    graph_codes = set(errors._NOT_LICENSED_CODES) | {"Authorization_RequestDenied"}
+    graph_codes = set(GRAPH_ERROR_CODES)
     classes = error_classes() | {s.value for s in HealthStatus if s is not HealthStatus.HEALTHY}
 
     assert {"tenant_not_onboarded", "invalid_state", "ambiguous_target"} <= classes
@@ -203,3 +205,18 @@ def test_the_documented_rerun_never_guesses_job_mode_or_params() -> None:
     assert '"params": {}' not in section
     assert '"mode": "plan"' in section
     assert "{tenant_id, tenant_name, job, mode, params" in section
+
+
+def test_what_a_transient_failure_says_happens_matches_the_breaker_and_host_json() -> None:
+    host = json.loads((ROOT / "host.json").read_text())
+    deliveries = host["extensions"]["queues"]["maxDequeueCount"]
+    breaker = Breaker()
+    minutes = int(breaker.cooldown.total_seconds() // 60)
+
+    assert breaker.quarantine_after == 3 < deliveries  # so quarantine comes before the poison queue
+    assert "third failure in a row" in errors.RETRIED
+    assert f"{minutes} minutes" in errors.RETRIED
+    assert "`skipped` (quarantined)" in errors.RETRIED
+    troubleshooting = (DOCS / "troubleshooting.md").read_text()
+    assert "after 5 deliveries the row is `failed`" not in troubleshooting
+    assert "quarantined at its third failure in a row" in troubleshooting

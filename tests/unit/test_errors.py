@@ -1,4 +1,4 @@
-"""classify(): wire errors from the token chain become typed errors with a remediation."""
+"""classify_token_error(): token-chain wire errors become typed errors with a remediation."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 
 from shared import errors
-from shared.errors import classify
+from shared.errors import classify_token_error
 
 TENANT = "33333333-3333-3333-3333-333333333333"
 CONSENT = f"https://login.example/{TENANT}/v2.0/adminconsent?client_id=x"
 
 
 class _Response:
-    """What azure-core and classify read from a response."""
+    """What azure-core and classify_token_error read from a response."""
 
     def __init__(self, status_code: int, body: dict[str, object]) -> None:
         self.status_code = status_code
@@ -60,7 +60,7 @@ def entra_error(code: int, status: int = 400) -> ClientAuthenticationError:
 def test_each_aadsts_code_becomes_its_typed_error(
     code: int, kind: type[errors.XtenantError]
 ) -> None:
-    error = classify(entra_error(code), tenant_id=TENANT, consent_url=CONSENT)
+    error = classify_token_error(entra_error(code), tenant_id=TENANT)
 
     assert type(error) is kind
     assert error.code == code
@@ -69,24 +69,25 @@ def test_each_aadsts_code_becomes_its_typed_error(
 
 
 @pytest.mark.parametrize("code", [700016, 65001])
-def test_onboarding_errors_carry_the_tenants_admin_consent_url(code: int) -> None:
-    error = classify(entra_error(code), tenant_id=TENANT, consent_url=CONSENT)
+def test_consent_errors_point_to_the_onboarding_link_for_the_tenant(code: int) -> None:
+    error = classify_token_error(entra_error(code), tenant_id=TENANT)
 
-    assert CONSENT in error.remediation
+    assert f"GET /api/onboard?tenant={TENANT}" in error.remediation
+    assert "adminconsent" not in error.remediation
     assert error.retryable is False
     assert error.health == "needs_consent"
 
 
 def test_permanent_errors_are_not_retryable_and_transient_ones_are() -> None:
-    assert classify(entra_error(70021)).retryable is False
-    assert classify(entra_error(90002)).health == "misconfigured"
-    assert classify(entra_error(90055)).retryable is True
+    assert classify_token_error(entra_error(70021)).retryable is False
+    assert classify_token_error(entra_error(90002)).health == "misconfigured"
+    assert classify_token_error(entra_error(90055)).retryable is True
 
 
 def test_code_is_read_from_the_message_when_there_is_no_json_body() -> None:
     exc = ClientAuthenticationError(message="AADSTS53003: Access has been blocked by CA.")
 
-    assert isinstance(classify(exc), errors.BlockedByPolicy)
+    assert isinstance(classify_token_error(exc), errors.BlockedByPolicy)
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
@@ -96,16 +97,18 @@ def test_throttling_and_server_errors_without_a_code_are_transient(status: int) 
         response=_Response(status, {"error": "temporarily_unavailable"}),  # type: ignore[arg-type]
     )
 
-    assert isinstance(classify(exc), errors.TransientError)
+    assert isinstance(classify_token_error(exc), errors.TransientError)
 
 
 def test_network_failure_is_transient() -> None:
-    assert isinstance(classify(ServiceRequestError("connection reset")), errors.TransientError)
-    assert isinstance(classify(ConnectionResetError()), errors.TransientError)
+    assert isinstance(
+        classify_token_error(ServiceRequestError("connection reset")), errors.TransientError
+    )
+    assert isinstance(classify_token_error(ConnectionResetError()), errors.TransientError)
 
 
 def test_unknown_code_is_unexpected_and_names_the_code() -> None:
-    error = classify(entra_error(9999999))
+    error = classify_token_error(entra_error(9999999))
 
     assert isinstance(error, errors.UnexpectedError)
     assert "AADSTS9999999" in error.message
@@ -113,7 +116,7 @@ def test_unknown_code_is_unexpected_and_names_the_code() -> None:
 
 
 def test_message_keeps_only_the_first_line_without_trace_ids() -> None:
-    error = classify(entra_error(65001))
+    error = classify_token_error(entra_error(65001))
 
     assert "Trace ID" not in error.message
     assert error.as_record()["error_class"] == "consent_missing"

@@ -96,8 +96,9 @@ def test_a_token_with_no_graph_permission_gets_no_read() -> None:
 def test_missing_permissions_are_listed_per_job() -> None:
     assert missing_per_job(ALL) == {}
     assert missing_per_job(None) == {}
+    # User.ReadWrite.All granted covers the User.Read.All that ensure-group declares
     assert missing_per_job(("User.ReadWrite.All", "AuditLog.Read.All")) == {
-        "ensure-group": ["Group.ReadWrite.All", "GroupMember.ReadWrite.All", "User.Read.All"],
+        "ensure-group": ["Group.ReadWrite.All", "GroupMember.ReadWrite.All"],
         "tenant-baseline": ["Policy.ReadWrite.Authorization"],
     }
 

@@ -251,3 +251,16 @@ def test_put_refuses_another_tenants_id_and_patch_refuses_read_only_fields() -> 
         tenant_from_put(TENANT, other, existing=None, check_params=api.check_params)
     with pytest.raises(InvalidTenant, match="health is read-only"):
         tenant_from_patch(stored_tenant(), {"health": {}}, check_params=api.check_params)
+
+
+def test_a_row_skipped_by_a_quarantine_says_what_happens_next_not_the_retry_text() -> None:
+    from shared.pipeline import QUARANTINED, _skip_reason
+
+    transient = errors.TransientError("HTTP 503", remediation=errors.RETRIED)
+    health = Health(HealthStatus.QUARANTINED, 3, transient.as_record(), NOW)
+
+    skipped = _skip_reason(health)
+
+    assert skipped.error_class == "quarantined"
+    assert skipped.remediation == QUARANTINED
+    assert "last error: HTTP 503" in skipped.message

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from kiota_abstractions.api_error import APIError
 
-from shared.retry import (
+from shared.graph import (
     RetryBudget,
     RetryPolicy,
     ThrottleGate,
@@ -189,3 +189,18 @@ def test_throttle_gate_stays_shut_for_the_longest_retry_after_then_opens() -> No
     assert 2.0 < gate.closed_for() < 2.1
     clock.now += 2.1
     assert gate.closed_for() == 0.0
+
+
+def test_a_certificate_failure_is_never_retried_even_before_sending() -> None:
+    import ssl
+
+    import httpx
+
+    from shared.graph import classify_graph_failure
+
+    cause = ssl.SSLCertVerificationError("certificate verify failed: unable to get local issuer")
+    failure = httpx.ConnectError("handshake failed")
+    failure.__cause__ = cause
+
+    assert is_retryable(failure, idempotent=True) is False
+    assert classify_graph_failure(failure, tenant_id=None).error_class == "tls_failure"

@@ -137,11 +137,12 @@ def test_secret_mode_never_shows_the_secret_in_repr_or_errors() -> None:
 def test_admin_consent_url_names_tenant_app_and_graph_scope() -> None:
     settings = Settings.from_env(mi_env())
 
-    url = settings.admin_consent_url(TENANT)
+    url = settings.admin_consent_url(TENANT, redirect_uri="https://app/cb", state="s")
 
     assert url == (
         f"https://login.microsoftonline.com/{TENANT}/v2.0/adminconsent"
         f"?client_id={APP}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+        "&redirect_uri=https%3A%2F%2Fapp%2Fcb&state=s"
     )
 
 
@@ -240,3 +241,14 @@ def test_a_public_url_that_is_not_https_or_has_a_path_is_reported(url: str) -> N
 def test_the_home_tenant_must_be_a_guid() -> None:
     with pytest.raises(SettingsError, match="AZURE_TENANT_ID must be a GUID"):
         Settings.from_env(mi_env(AZURE_TENANT_ID="contoso.onmicrosoft.com"))
+
+
+@pytest.mark.parametrize("raw", ["0", "91", "seven", "-1"])
+def test_the_consent_link_lifetime_is_checked(raw: str) -> None:
+    with pytest.raises(SettingsError, match="XTENANT_CONSENT_LINK_DAYS must be a whole number"):
+        Settings.from_env(mi_env() | {"XTENANT_CONSENT_LINK_DAYS": raw})
+
+
+def test_consent_links_last_seven_days_unless_told_otherwise() -> None:
+    assert Settings.from_env(mi_env()).consent_link_days == 7
+    assert Settings.from_env(mi_env() | {"XTENANT_CONSENT_LINK_DAYS": "30"}).consent_link_days == 30

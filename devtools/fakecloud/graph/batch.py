@@ -41,6 +41,7 @@ class SubRequest:
 async def run_batch(call: Call, run_sub: SubRunner) -> GraphResponse | None:
     """Answer the batch; None when a sub-request's fault drops the connection."""
     requests = parse_batch(call.json_object())
+    call.ctx.log.count("graph.batch_calls")
     call.ctx.log.count("graph.batch_subrequests", len(requests))
     statuses: dict[str, int] = {}
     answers: list[dict[str, Any]] = []

@@ -58,7 +58,7 @@ async def serve(ctx: GraphContext, incoming: Incoming, arrived: float) -> Served
         caller, directory = authenticate(ctx, incoming.headers)
     except GraphError as error:
         return Served(error_response(error, request_id, incoming.headers), None, False)
-    early = ctx.log.is_early("graph", caller.tenant_id, arrived)
+    early = ctx.log.is_early("graph", caller.tenant_id, arrived, request_key(incoming))
     response = await run_call(ctx, caller, directory, incoming)
     return Served(response, caller.tenant_id, early)
 
@@ -98,7 +98,7 @@ async def run_call(
     if blocking is not None and blocking.kind == "lose_answer":
         return None  # served, but the answer never reaches the client
     if response is not None:
-        _finish(ctx, caller, response, request_id, incoming.headers)
+        _finish(ctx, caller, response, request_id, incoming)
     return response
 
 
@@ -174,14 +174,20 @@ def _finish(
     caller: Caller,
     response: GraphResponse,
     request_id: str,
-    headers: Mapping[str, str],
+    incoming: Incoming,
 ) -> None:
     response.headers.setdefault("request-id", request_id)
-    response.headers.setdefault("client-request-id", headers.get("client-request-id", request_id))
+    client_request_id = incoming.headers.get("client-request-id", request_id)
+    response.headers.setdefault("client-request-id", client_request_id)
     retry_after = response.headers.get("Retry-After")
     seconds = parse_retry_after(retry_after) if retry_after else None
     if response.status in (429, 503) and seconds is not None:
-        ctx.log.retry_after_sent("graph", caller.tenant_id, seconds)
+        ctx.log.retry_after_sent("graph", caller.tenant_id, seconds, request_key(incoming))
+
+
+def request_key(incoming: Incoming) -> str:
+    """What was asked, to tell a request sent again from another one (early-retry counting)."""
+    return f"{incoming.method} {incoming.path}?{incoming.query}"
 
 
 def parse_retry_after(value: str) -> float | None:

@@ -1,8 +1,11 @@
-"""The single retry policy around every Graph request (kiota's RetryHandler is off).
+"""The single retry policy around every Graph request and `$batch` sub-request.
 
-Why one layer: two layers multiply attempts (docs/decisions.md#one-retry-layer), and kiota's
-handler both retries POSTs and crashes on a fractional Retry-After. Rules, from Graph's
-throttling guidance (https://learn.microsoft.com/graph/throttling):
+Why one layer: two layers multiply attempts, and kiota's RetryHandler (switched off) both
+retries POSTs and crashes on a fractional Retry-After (docs/decisions.md#one-retry-layer).
+`$batch` sub-requests go through the same engine: a chunk's pending sub-requests are re-sent
+from inside `call_with_retry`, decided and waited for by the same functions
+(docs/decisions.md#batch-retries). Rules, from Graph's throttling guidance
+(https://learn.microsoft.com/graph/throttling, docs/decisions.md#retry-after):
 - retry 429, 500, 502, 503, 504 and network failures; never 400, 401, 403, 404;
 - wait exactly the Retry-After the service sent (integer, fractional or HTTP date), never less;
   without one, exponential backoff with jitter;
@@ -36,6 +39,8 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from shared.errors import is_tls_failure, status_of
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -45,8 +50,8 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 NOT_PROCESSED_STATUS = frozenset({429, 503})
 #: Failures before the request left this machine: safe to retry even a create.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-#: Sleeping wakes up a hair early on some clocks; never be the early one.
-_SAFETY_MARGIN_S = 0.01
+#: Added to every Retry-After: sleeping wakes up a hair early on some clocks; never be early.
+SAFETY_MARGIN_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -66,12 +71,20 @@ class RetryBudget:
     seconds: float
     clock: Callable[[], float] = time.monotonic
     started: float = field(default=0.0)
+    #: what the job spent: requests sent again, and seconds waited (Retry-After, backoff and
+    #: the tenant's throttle gate); reported per row so throttling is visible
+    retries: int = 0
+    waited_s: float = 0.0
 
     def __post_init__(self) -> None:
         self.started = self.clock()
 
     def remaining(self) -> float:
         return self.seconds - (self.clock() - self.started)
+
+    def spend(self, delay: float, *, retry: bool) -> None:
+        self.waited_s += delay
+        self.retries += int(retry)
 
 
 class ThrottleGate:
@@ -89,11 +102,17 @@ class ThrottleGate:
 
     def hold(self, seconds: float) -> None:
         """Keep the gate shut for `seconds` from now (a longer hold already in place stays)."""
-        self._opens_at = max(self._opens_at, self._clock() + seconds + _SAFETY_MARGIN_S)
+        self._opens_at = max(self._opens_at, self._clock() + seconds + SAFETY_MARGIN_S)
 
     def closed_for(self) -> float:
         """Seconds until the gate opens; 0 when it is open."""
         return max(0.0, self._opens_at - self._clock())
+
+    def note(self, status: int | None, retry_after: float | None) -> None:
+        """Shut the gate when an answer, whole or a `$batch` sub-response, says Graph did not
+        process the request (429, 503): for its Retry-After, or a hair when it gave none."""
+        if status in NOT_PROCESSED_STATUS:
+            self.hold(retry_after or 0.0)
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -117,17 +136,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def status_of(exc: BaseException) -> int | None:
-    """The HTTP status of a kiota APIError/ODataError or an httpx error, if it has one."""
-    status = getattr(exc, "response_status_code", None)
-    if isinstance(status, int):
-        return status
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    return status if isinstance(status, int) else None
-
-
 def headers_of(exc: BaseException) -> Mapping[str, str]:
+    """The answer's headers an exception carries (kiota's or httpx's), else none."""
     headers = getattr(exc, "response_headers", None)
     if headers is None:
         headers = getattr(getattr(exc, "response", None), "headers", None)
@@ -135,22 +145,38 @@ def headers_of(exc: BaseException) -> Mapping[str, str]:
 
 
 def retry_after_of(exc: BaseException) -> float | None:
+    """The seconds an answer's Retry-After asks for, if it sent a readable one."""
     headers = headers_of(exc)
     value = headers.get("retry-after") or headers.get("Retry-After")
     return parse_retry_after(value)
+
+
+def is_retryable_status(status: int, *, idempotent: bool) -> bool:
+    """Whether an answer with this status may be sent again (see the module docstring)."""
+    return status in (RETRYABLE_STATUS if idempotent else NOT_PROCESSED_STATUS)
 
 
 def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
     """Whether another attempt is safe and may help (see the module docstring)."""
     status = status_of(exc)
     if status is not None:
-        allowed = RETRYABLE_STATUS if idempotent else NOT_PROCESSED_STATUS
-        return status in allowed
+        return is_retryable_status(status, idempotent=idempotent)
+    if is_tls_failure(exc):  # a certificate the app does not trust stays untrusted
+        return False
     if isinstance(exc, NOT_SENT):
         return True
     if isinstance(exc, httpx.TransportError | asyncio.TimeoutError):
         return idempotent
     return False
+
+
+def fits(delay: float, policy: RetryPolicy, budget: RetryBudget) -> bool:
+    """Whether a wait is one to sit through: within the cap and the job's remaining budget.
+
+    A wait that does not fit is never shortened (that would be an early retry): the request
+    fails instead, and the queue's redelivery takes over.
+    """
+    return delay <= policy.max_wait_s and delay < budget.remaining()
 
 
 class GiveUp(Exception):
@@ -183,12 +209,13 @@ class _Wait:
         assert exc is not None
         asked = retry_after_of(exc)
         delay = (
-            asked + _SAFETY_MARGIN_S
+            asked + SAFETY_MARGIN_S
             if asked is not None
             else backoff_delay(state.attempt_number, self.policy)
         )
-        if delay > self.policy.max_wait_s or delay >= self.budget.remaining():
+        if not fits(delay, self.policy, self.budget):
             raise GiveUp(f"next wait {delay:.1f}s exceeds the cap or the job's budget") from exc
+        self.budget.spend(delay, retry=True)
         return delay
 
 
@@ -211,7 +238,7 @@ async def call_with_retry(
 ) -> T:
     """Run `send()` under the policy; return its result or raise the last failure as it was.
 
-    The caller turns the raised failure into a typed error (errors.classify_graph).
+    The caller turns the raised failure into a typed error (classify_graph_failure).
     """
     policy = policy or RetryPolicy()
     retrying = AsyncRetrying(

@@ -5,15 +5,16 @@ Why: httpcore 1.0's pool re-examines every pooled connection on each request it 
 socket attribute dict and polls the socket, plus an O(n^2) idle count). With 32-64 tenants in
 flight that costs 5-10 ms of CPU per request here, more than everything else xtenant does for a
 request (docs/benchmarks.md). aiohttp keeps idle connections per host in a queue and parses HTTP
-in C. The SDKs still only see httpx: kiota's middleware wraps this transport like any other.
+in C. The SDKs still only see httpx: kiota's middleware wraps this transport like any other
+(docs/decisions.md#aiohttp-transport).
 
-The contract is httpcore's, so shared.retry decides exactly as before:
+The contract is httpcore's, so the retry policy (_retry.py) decides exactly as over httpcore:
 - failures before the request left (connect, TLS, refused, waiting for a pooled connection) are
   httpx.ConnectError / httpx.ConnectTimeout: safe to retry, even a create;
 - failures after it left (disconnect, reset, bad answer, read timeout) are other
   httpx.TransportError subclasses: ambiguous, retried only when idempotent;
 - no transport-level retry: aiohttp's silent re-send of an idempotent request on a dropped
-  keep-alive connection is switched off (one retry layer, shared.retry);
+  keep-alive connection is switched off (one retry layer, _retry.py);
 - no redirects, cookies or decompression here: kiota's RedirectHandler, httpx's cookie jar and
   httpx's decoders do those, as they do over httpcore.
 """
@@ -92,7 +93,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
             )
             # aiohttp (3.10+) re-sends an idempotent request once when a kept-alive connection
-            # turns out closed; retries are shared.retry's alone
+            # turns out closed; retries are _retry.py's alone: two layers multiply
             # (docs/decisions.md#one-retry-layer).
             if hasattr(self._session, "_retry_connection"):
                 self._session._retry_connection = False

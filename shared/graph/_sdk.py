@@ -1,32 +1,55 @@
-"""The HTTP client msgraph-sdk sends through, and how requests reach it cheaply.
+"""The HTTP client msgraph-sdk sends through, and the requests it builds, reaching it cheaply.
 
-Every tenant's GraphServiceClient shares one httpx client (one aiohttp pool, shared/transport.py)
-with a short middleware chain. Each choice here removes CPU the SDK spends per request without
-changing what goes on the wire (docs/benchmarks.md has the measurements):
+Every tenant's GraphServiceClient shares one httpx client (one aiohttp pool, _transport.py;
+docs/decisions.md#shared-connection-pool) with a short middleware chain. Each choice here
+removes CPU the SDK spends per request without changing what goes on the wire
+(docs/benchmarks.md has the measurements):
 - the URI template of a list request is expanded once per distinct request, not three times per
   send, and its query parameter names are decoded (`%24select` -> `$select`) once, by kiota's own
   ParametersNameDecodingHandler logic, instead of by that middleware re-parsing every URL;
 - no cookie jar: Graph's API needs no cookies, and one client serves every tenant, so a cookie
   one tenant's answer sets must not ride along with another tenant's request.
-msgraph is imported lazily: `import function_app` must not pay for it.
+Requests are built here, with the SDK's own builders and query encoding (a UPN carries `#EXT#`,
+which must never reach a URL raw), and handed out as opaque `GraphRequest`s.
+msgraph is imported lazily: `import function_app` must not pay for it
+(docs/decisions.md#lazy-msgraph-import).
 """
 
 from __future__ import annotations
 
-import ssl
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from http.cookiejar import CookieJar
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-
-if TYPE_CHECKING:
-    from shared.transport import AiohttpTransport
 
 #: Expanded URLs by (template, path parameters, query parameters): every tenant lists the same.
 _EXPANDED: dict[str, str] = {}
 _EXPANDED_MAX = 256
 _ERROR_MAP: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GraphRequest:
+    """A request the SDK built (kiota's RequestInformation), ready for `GraphSession.send`.
+
+    Opaque to callers on purpose: they get one from the session's typed methods
+    (`list_users`, `request`...), so no job navigates msgraph's untyped builders.
+    """
+
+    info: Any
+
+    @property
+    def method(self) -> str:
+        return str(getattr(self.info.http_method, "value", self.info.http_method))
+
+    @property
+    def url(self) -> str:
+        """The URL that goes on the wire (expanded and encoded by the SDK)."""
+        return str(self.info.url)
 
 
 class _NoCookies(CookieJar):
@@ -53,9 +76,8 @@ def middleware() -> list[Any]:
     """msgraph's default middleware less what never acts on our requests (each costs CPU).
 
     Kept, in the default order: redirects, the User-Agent, Graph's telemetry headers
-    (client-request-id, SdkVersion). Left out: kiota's RetryHandler (shared.retry is the one
-    retry layer, docs/decisions.md#one-retry-layer; it was configured with max_retries=0),
-    ParametersNameDecodingHandler
+    (client-request-id, SdkVersion). Left out: kiota's RetryHandler (_retry.py is the one
+    retry layer, docs/decisions.md#one-retry-layer), ParametersNameDecodingHandler
     (its decoding is done once per URL by `expand_once`), UrlReplaceHandler (rewrites only
     `/users/me-token-to-replace`), and the inspection handlers (they act only when a request
     asks for inspection).
@@ -67,16 +89,18 @@ def middleware() -> list[Any]:
 
 
 def http_client(
-    *, ssl_context: ssl.SSLContext, timeout: httpx.Timeout, max_connections: int
-) -> tuple[httpx.AsyncClient, AiohttpTransport]:
-    """The shared client, and its transport (kiota's wrapper does not close the one inside)."""
+    *, timeout: httpx.Timeout, transport: httpx.AsyncBaseTransport
+) -> httpx.AsyncClient:
+    """The client every tenant's GraphServiceClient sends through: httpx on `transport` (the
+    pool's AiohttpTransport), no cookie jar, and `middleware()`. kiota's middleware wraps the
+    transport without closing it: its owner closes it."""
     from msgraph_core import GraphClientFactory
 
-    from shared.transport import AiohttpTransport  # aiohttp on first use, not at import
-
-    transport = AiohttpTransport(ssl_context=ssl_context, max_connections=max_connections)
     client = httpx.AsyncClient(timeout=timeout, transport=transport, cookies=_NoCookies())
-    return GraphClientFactory.create_with_custom_middleware(middleware(), client=client), transport
+    wrapped: httpx.AsyncClient = GraphClientFactory.create_with_custom_middleware(
+        middleware(), client=client
+    )
+    return wrapped
 
 
 def _decoded_names(url: str) -> str:
@@ -116,3 +140,37 @@ def expand_once(info: Any, adapter: Any) -> Any:
         url = _EXPANDED[key] = _decoded_names(info.url)
     info.url = url
     return info
+
+
+def request_at(method: str, url: str, body: dict[str, Any] | None = None) -> GraphRequest:
+    """A request for `url` (absolute), with a JSON body."""
+    from kiota_abstractions.method import Method
+    from kiota_abstractions.request_information import RequestInformation
+
+    info = RequestInformation(Method[method.upper()])
+    info.url = url
+    info.headers.try_add("Accept", "application/json")
+    if body is not None:
+        info.set_stream_content(json.dumps(body).encode(), "application/json")
+    return GraphRequest(info)
+
+
+def list_request(
+    builder: Any,
+    adapter: Any,
+    *,
+    filter: str | None = None,
+    select: Sequence[str] = (),
+    top: int | None = None,
+) -> GraphRequest:
+    """A GET from an SDK collection builder (`client.users`...), with OData query options.
+
+    The SDK encodes the query: UPNs carry `#EXT#`, which must never reach a URL raw.
+    """
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+
+    kind = type(builder)
+    query_type = getattr(kind, f"{kind.__name__}GetQueryParameters")
+    query = query_type(filter=filter, select=list(select) or None, top=top)
+    config = RequestConfiguration(query_parameters=query)
+    return GraphRequest(expand_once(builder.to_get_request_information(config), adapter))

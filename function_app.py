@@ -3,11 +3,10 @@
 timer  scheduled_run        %SCHEDULE%          start a run: one message per tenant x job
 queue  tenant_job           tenant-jobs         one tenant, one job, isolated
 queue  tenant_job_poison    tenant-jobs-poison  a message that kept failing -> ledger
-http   POST /api/runs, GET /api/runs[?filters], GET /api/runs/{run_id}, GET /api/jobs,
-       GET /api/bad-messages, GET /api/tenants, GET|PUT|PATCH|DELETE /api/tenants/{tenant_id},
-       GET /api/tenants/{tenant_id}/runs, GET /api/health,
-       GET /api/onboard, GET /api/consent/callback (anonymous: the redirect URI),
-       POST /api/tenants/{tenant_id}/check
+http   every route under /api/, each with the app role it needs next to it (docs/security.md).
+       The host lets every call in (anonymous): the app verifies the caller's Entra ID token
+       itself (shared/auth). Two routes take no token: the consent callback (the redirect URI
+       a customer's administrator lands on) and the liveness probe.
 """
 
 from __future__ import annotations
@@ -17,10 +16,11 @@ import logging
 import azure.functions as func
 
 from shared import api, logcontext, messages, onboarding, pipeline, tenant_api
+from shared.auth.guard import Caller, Gate
+from shared.auth.roles import Role
 from shared.services import Services
-from shared.settings import SettingsError
 
-app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 logcontext.install()
 log = logging.getLogger("xtenant")
 # azure-identity logs every refused token request with Entra's whole answer; the ledger row and
@@ -35,8 +35,8 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 _services: Services | None = None
 
 
-async def services() -> Services:
-    """One set of clients per worker process, reused by every invocation.
+def built() -> Services:
+    """One set of clients per worker process, reused by every invocation (no I/O yet).
 
     They live on the worker's event loop; a loop or client per call would lose the token caches
     and the pool, and breaks msgraph-sdk (docs/decisions.md#event-loop).
@@ -44,7 +44,12 @@ async def services() -> Services:
     global _services
     if _services is None:
         _services = Services.from_env()
-    return await _services.ready()
+    return _services
+
+
+async def services() -> Services:
+    """The process's services, with their tables and queue created."""
+    return await built().ready()
 
 
 async def shutdown() -> None:
@@ -84,63 +89,103 @@ def _respond(response: api.ApiResponse) -> func.HttpResponse:
     )
 
 
-def _base_url(req: func.HttpRequest) -> str:
-    url = str(req.url)
-    return url[: url.index("/api/")] if "/api/" in url else url.rstrip("/")
+gate: Gate[func.HttpRequest, func.HttpResponse] = Gate(built, respond=_respond)
 
 
 @app.route(route="runs", methods=["POST"])
-async def post_runs(req: func.HttpRequest) -> func.HttpResponse:
-    return _respond(await api.post_run(await services(), req.get_body(), base_url=_base_url(req)))
+@gate.requires(Role.PLAN, audit=True)  # apply runs: Role.APPLY too (api.post_run)
+async def post_runs(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    return await api.post_run(caller.services, req.get_body(), caller=caller.principal)
 
 
 @app.route(route="runs", methods=["GET"])
-async def list_runs(req: func.HttpRequest) -> func.HttpResponse:
-    return _respond(await api.list_runs(await services(), dict(req.params)))
+@gate.requires(Role.READ)
+async def list_runs(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    return await api.list_runs(caller.services, dict(req.params))
 
 
 @app.route(route="runs/{run_id}", methods=["GET"])
-async def get_run(req: func.HttpRequest) -> func.HttpResponse:
-    return _respond(await api.get_run(await services(), req.route_params.get("run_id", "")))
+@gate.requires(Role.READ)
+async def get_run(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    return await api.get_run(caller.services, req.route_params.get("run_id", ""))
 
 
 @app.route(route="bad-messages", methods=["GET"])
-async def bad_messages(req: func.HttpRequest) -> func.HttpResponse:
-    return _respond(await api.bad_messages(await services()))
+@gate.requires(Role.READ)
+async def bad_messages(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    return await api.bad_messages(caller.services)
 
 
 @app.route(route="jobs", methods=["GET"])
-async def list_jobs(req: func.HttpRequest) -> func.HttpResponse:
-    return _respond(await api.list_jobs())
+@gate.requires(Role.READ)
+async def list_jobs(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    return await api.list_jobs()
 
 
 @app.route(route="tenants", methods=["GET"])
-async def list_tenants(req: func.HttpRequest) -> func.HttpResponse:
-    return _respond(await tenant_api.list_tenants(await services()))
+@gate.requires(Role.READ)
+async def list_tenants(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    return await tenant_api.list_tenants(caller.services)
 
 
-@app.route(route="tenants/{tenant_id}", methods=["GET", "PUT", "PATCH", "DELETE"])
-async def tenant(req: func.HttpRequest) -> func.HttpResponse:
-    tenant_id = req.route_params.get("tenant_id", "")
-    body = req.get_body()
-    return _respond(await tenant_api.tenant(await services(), req.method, tenant_id, body))
+@app.route(route="tenants/{tenant_id}", methods=["GET"])
+@gate.requires(Role.READ)
+async def get_tenant(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    return await tenant_api.get_tenant(caller.services, req.route_params.get("tenant_id", ""))
+
+
+@app.route(route="tenants/{tenant_id}", methods=["PUT", "PATCH", "DELETE"])
+@gate.requires(Role.ADMIN, audit=True)  # apply enrolments: Role.APPLY too (tenant_api)
+async def change_tenant(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    tenant_id, body = req.route_params.get("tenant_id", ""), req.get_body()
+    return await tenant_api.change_tenant(
+        caller.services, req.method.upper(), tenant_id, body, caller=caller.principal
+    )
 
 
 @app.route(route="tenants/{tenant_id}/runs", methods=["GET"])
-async def tenant_runs(req: func.HttpRequest) -> func.HttpResponse:
+@gate.requires(Role.READ)
+async def tenant_runs(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
     tenant_id = req.route_params.get("tenant_id", "")
-    return _respond(await tenant_api.tenant_runs(await services(), tenant_id))
+    return await tenant_api.tenant_runs(caller.services, tenant_id)
+
+
+@app.route(route="tenants/{tenant_id}/check", methods=["POST"])
+@gate.requires(Role.PLAN, audit=True)
+async def check_tenant(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    return await onboarding.check(caller.services, req.route_params.get("tenant_id", ""))
+
+
+@app.route(route="onboard", methods=["GET"])
+@gate.requires(Role.ADMIN, audit=True)  # issues a consent link: audited although a GET
+async def onboard(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    tenant, name = req.params.get("tenant"), req.params.get("name")
+    return await onboarding.start(
+        caller.services, tenant=tenant, name=name, issued_by=caller.principal
+    )
+
+
+@app.route(route="audit", methods=["GET"])
+@gate.requires(Role.ADMIN)
+async def audit_trail(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    return await api.list_audit(caller.services, dict(req.params))
 
 
 @app.route(route="health", methods=["GET"])
-async def health(req: func.HttpRequest) -> func.HttpResponse:
+@gate.requires(Role.READ)
+async def health(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    return await api.health(caller.services)
+
+
+@app.route(route="health/live", methods=["GET"])
+async def health_live(req: func.HttpRequest) -> func.HttpResponse:
+    """Anonymous: up or not, and nothing else (no settings, versions or error text)."""
     try:
-        ready = await services()
-    except SettingsError as exc:
-        return _respond(api.unhealthy(settings=str(exc)))
-    except Exception as exc:  # storage unreachable while creating the tables: say so, never raise
-        return _respond(api.unhealthy(storage=type(exc).__name__))
-    return _respond(await api.health(ready))
+        await services()
+    except Exception:
+        log.exception("liveness: the app cannot serve")
+        return _respond(api.ApiResponse(503, {"status": "unavailable"}))
+    return _respond(api.ApiResponse(200, {"status": "ok"}))
 
 
 def _page(page: onboarding.HtmlPage) -> func.HttpResponse:
@@ -149,21 +194,7 @@ def _page(page: onboarding.HtmlPage) -> func.HttpResponse:
     )
 
 
-@app.route(route="onboard", methods=["GET"])
-async def onboard(req: func.HttpRequest) -> func.HttpResponse:
-    tenant, name = req.params.get("tenant"), req.params.get("name")
-    ready = await services()
-    return _respond(
-        await onboarding.start(ready, base_url=_base_url(req), tenant=tenant, name=name)
-    )
-
-
-@app.route(route=onboarding.CALLBACK_ROUTE, methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@app.route(route=onboarding.CALLBACK_ROUTE, methods=["GET"])
 async def consent_callback(req: func.HttpRequest) -> func.HttpResponse:
+    """Anonymous: Entra redirects the customer's administrator here (shared/onboarding.py)."""
     return _page(await onboarding.callback(await services(), dict(req.params)))
-
-
-@app.route(route="tenants/{tenant_id}/check", methods=["POST"])
-async def check_tenant(req: func.HttpRequest) -> func.HttpResponse:
-    tenant_id = req.route_params.get("tenant_id", "")
-    return _respond(await onboarding.check(await services(), tenant_id))

@@ -2,10 +2,12 @@
 
 Starts Azurite (Storage) and the fake cloud (Entra ID + managed identity + Graph) on 127.0.0.1,
 runs `function_app` in the local Functions host against them, then, through the app's own HTTP
-API: registers and enrols the demo tenants, plans every job (one manual run per job), fires the
-schedule once (apply), processes every message with a progress line, and prints each tenant's
-rows from GET /api/runs/{id}. Stops everything it started. Exits 0 when every tenant got the
-outcome its scenario expects (`expect`: "ok", or the error class the app must report).
+API as a named operator (an Entra ID token from the fake home tenant, with the admin and apply
+roles): registers and enrols the demo tenants, plans every job (one manual run per job), fires
+the schedule once (apply), processes every message with a progress line, and prints each
+tenant's rows from GET /api/runs/{id} with who requested the runs, and one call a read-only
+operator is refused. Stops everything it started. Exits 0 when every tenant got the outcome its
+scenario expects (`expect`: "ok", or the error class the app must report).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from devtools.azurite import Azurite, ensure_installed, repo_root
+from devtools.azurite import Azurite, ensure_installed, free_ports, repo_root
 from devtools.devhost.host import DevHost
 from devtools.devhost.ledger import LedgerCounts
 from devtools.fakecloud import FakeCloud, load_scenario
@@ -31,6 +33,10 @@ ROOT = repo_root()
 DEMO_SCENARIO = ROOT / "devtools" / "fakecloud" / "scenarios" / "demo.json"
 OK_STATUSES = {"changed", "no_changes", "planned", "not_licensed"}
 JOBS = ("guest-cleanup", "ensure-group", "tenant-baseline")
+#: The operator the demo acts as, and one who may only read.
+OPERATOR = "ada@contoso.example"
+OPERATOR_ROLES = ("xtenant.admin", "xtenant.apply")
+READER = "bob@contoso.example"
 
 
 def enrolments(tenant: TenantSpec) -> dict[str, Any]:
@@ -53,12 +59,12 @@ def enrolments(tenant: TenantSpec) -> dict[str, Any]:
 
 
 class Api:
-    """The app's HTTP API, as an operator would call it (function key in the header)."""
+    """The app's HTTP API, as an operator calls it (an Entra ID access token as bearer)."""
 
-    def __init__(self, host: DevHost) -> None:
+    def __init__(self, host: DevHost, token: str) -> None:
         self.client = httpx.AsyncClient(
             base_url=host.http_base_url,
-            headers={"x-functions-key": host.function_key},
+            headers={"Authorization": f"Bearer {token}"},
             timeout=60,
         )
 
@@ -73,7 +79,25 @@ async def register(api: Api, scenario: Scenario) -> None:
     for tenant in scenario.tenants:
         body = {"name": tenant.name, "enabled": True, "enrolments": enrolments(tenant)}
         await api.call("PUT", f"/api/tenants/{tenant.tenant_id}", body)
-    print(f"registered and enrolled {len(scenario.tenants)} tenants")
+    print(
+        f"operator {OPERATOR} ({', '.join(OPERATOR_ROLES)}) registered and enrolled "
+        f"{len(scenario.tenants)} tenants"
+    )
+
+
+async def refused_call(host: DevHost, cloud: FakeCloud, tenant_id: str) -> str:
+    """A read-only operator asks for an apply run: one line saying what the app answered."""
+    token = cloud.operator_token(READER, ["xtenant.read"])
+    body = {"job": "tenant-baseline", "mode": "apply", "tenants": [tenant_id], "params": {}}
+    async with httpx.AsyncClient(base_url=host.http_base_url, timeout=60) as client:
+        answer = await client.post(
+            "/api/runs", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+    error = answer.json()["error"]
+    return (
+        f"refused: {READER} (xtenant.read) POST /api/runs mode=apply -> "
+        f"{answer.status_code} {error['code']}: {error['message']}"
+    )
 
 
 async def plan_runs(api: Api, host: DevHost, scenario: Scenario) -> list[str]:
@@ -92,6 +116,15 @@ async def plan_runs(api: Api, host: DevHost, scenario: Scenario) -> list[str]:
             run_ids.append(started["run_id"])
     await drain(host, "plan", before)
     return run_ids
+
+
+async def rows_of(api: Api, run_ids: list[str]) -> list[Any]:
+    """Every row of the runs, each with who requested its run."""
+    rows = []
+    for run_id in run_ids:
+        run = await api.call("GET", f"/api/runs/{run_id}")
+        rows += [row | {"requested_by": run["requested_by"]} for row in run["rows"]]
+    return rows
 
 
 async def scheduled_run(api: Api, host: DevHost) -> str:
@@ -132,6 +165,7 @@ def print_table(plans: dict[tuple[str, str], Any], run: Any, tenants: dict[str, 
         "tenant",
         "job",
         "planned",
+        "plan requested by",
         "applied",
         "row status",
         "error class",
@@ -150,6 +184,7 @@ def print_table(plans: dict[tuple[str, str], Any], run: Any, tenants: dict[str, 
                 row.get("tenant_name") or row["tenant_id"],
                 row["job"],
                 str(plan.get("changes_planned", "-")),
+                str(plan.get("requested_by", "-")),
                 str(row["changes_applied"]),
                 row["status"],
                 row["error_class"] or "-",
@@ -195,25 +230,24 @@ def expectation_met(tenant: TenantSpec, plan_rows: list[Any], apply_rows: list[A
 
 
 async def run_demo(scenario: Scenario, cloud: FakeCloud, storage: str) -> int:
+    [port] = free_ports(1)
     settings = cloud.app_env() | {
         "AzureWebJobsStorage": storage,
         "SCHEDULE": "0 0 2 * * *",
         "FUNCTIONS_WORKER_RUNTIME": "python",
+        "XTENANT_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
     started = time.monotonic()
-    host = DevHost("function_app", settings=settings, host_json=ROOT / "host.json", http_port=0)
+    host = DevHost("function_app", settings=settings, host_json=ROOT / "host.json", http_port=port)
     async with host:
-        api = Api(host)
+        api = Api(host, cloud.operator_token(OPERATOR, OPERATOR_ROLES))
         try:
             await register(api, scenario)
             plan_ids = await plan_runs(api, host, scenario)
             apply_id = await scheduled_run(api, host)
-            plan_rows = [
-                row
-                for rid in plan_ids
-                for row in (await api.call("GET", f"/api/runs/{rid}"))["rows"]
-            ]
+            plan_rows = await rows_of(api, plan_ids)
             run = await api.call("GET", f"/api/runs/{apply_id}")
+            refusal = await refused_call(host, cloud, scenario.tenants[0].tenant_id)
             listed = (await api.call("GET", "/api/tenants"))["tenants"]
             tenants = {t["tenant_id"]: t for t in listed}
         finally:
@@ -225,6 +259,7 @@ async def run_demo(scenario: Scenario, cloud: FakeCloud, storage: str) -> int:
     plans = {(r["tenant_id"], r["job"]): r for r in plan_rows}
     print()
     print_table(plans, run, tenants)
+    print(refusal)
     print_remediations(scenario, plan_rows + run["rows"])
     counters = cloud.counters()
     print(
@@ -258,6 +293,7 @@ def print_next_steps() -> None:
         "  make test                 every test (unit, integration on Azurite + the fake cloud)\n"
         "  README.md                 how it works and the HTTP API (GET /api/runs, /api/tenants)\n"
         "  docs/operations.md        day-to-day tasks; docs/troubleshooting.md: every error class\n"
+        "  docs/security.md          who may make the app act in a tenant, and what stops others\n"
         "  docs/decisions.md         why the code is the way it is"
     )
 

@@ -8,7 +8,8 @@
 //     role assignments                 data roles on the account, metrics publisher on App Insights
 //   Entra ID (Microsoft Graph extension; public cloud only, elsewhere a script does it)
 //     multi-tenant app registration    Graph application permissions of the chosen jobs,
-//                                      redirect URI /api/consent/callback
+//                                      redirect URI /api/consent/callback; the operators' API:
+//                                      app roles, api://<client id>, v2.0 tokens
 //     federated identity credential    issuer = this tenant, subject = the managed identity
 //     service principal                in this (the home) tenant
 //
@@ -82,7 +83,8 @@ var tags = {
 var serviceName = 'api'
 var functionAppName = 'func-xtenant-${resourceToken}'
 
-// Names the app uses in code: shared/pipeline.py, shared/tenants.py, shared/ledger.py.
+// Names the app uses in code: shared/pipeline.py, shared/tenants.py, shared/ledger.py,
+// shared/auth/audit.py.
 var queueNames = [
   'tenant-jobs'
   'tenant-jobs-poison'
@@ -90,6 +92,7 @@ var queueNames = [
 var tableNames = [
   'xtenanttenants'
   'xtenantruns'
+  'xtenantaudit'
 ]
 
 // Per cloud: shared/settings.py CLOUDS (Graph endpoint, token-exchange audience).
@@ -226,7 +229,8 @@ module functionApp 'modules/functionapp.bicep' = {
   ]
 }
 
-var redirectUri = 'https://${functionApp.outputs.defaultHostName}/api/consent/callback'
+var publicUrl = 'https://${functionApp.outputs.defaultHostName}'
+var redirectUri = '${publicUrl}/api/consent/callback'
 
 module appRegistration 'modules/appregistration.bicep' = if (isPublicCloud) {
   name: 'appregistration'
@@ -253,6 +257,8 @@ module appSettings 'modules/appsettings.bicep' = {
     functionAppName: functionApp.outputs.name
     appClientId: registeredAppClientId
     managedIdentityClientId: identity.outputs.clientId
+    homeTenantId: tenant().tenantId
+    publicUrl: publicUrl
     cloud: cloud.name
     schedule: schedule
     blobEndpoint: storage.outputs.blobEndpoint
@@ -270,10 +276,12 @@ output APP_CLIENT_ID string = registeredAppClientId
 @description('The managed identity\'s client id (AZURE_CLIENT_ID).')
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output FUNCTION_APP_NAME string = functionApp.outputs.name
-output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
-@description('GET it with the function key for a ready consent link with a single-use state.')
-output ONBOARD_URL string = 'https://${functionApp.outputs.defaultHostName}/api/onboard'
-@description('Admin consent for a customer tenant: replace {tenant} (a tenant id, or organizations) and {state} (from GET /api/onboard; the callback refuses any other).')
+output FUNCTION_APP_URL string = publicUrl
+@description('GET it with ?tenant=<customer tenant id> and an operator token (admin role) for a consent link with a single-use state.')
+output ONBOARD_URL string = '${publicUrl}/api/onboard'
+@description('The scope operators ask the Azure CLI for: az account get-access-token --scope <this>.')
+output OPERATOR_TOKEN_SCOPE string = 'api://${registeredAppClientId}/.default'
+@description('Admin consent for a customer tenant: replace {tenant} (a tenant id) and {state} (from GET /api/onboard; the callback refuses any other).')
 output ADMIN_CONSENT_URL_TEMPLATE string = '${environment().authentication.loginEndpoint}{tenant}/v2.0/adminconsent?client_id=${registeredAppClientId}&scope=${uriComponent('${cloud.graph}/.default')}&redirect_uri=${uriComponent(redirectUri)}&state={state}'
 output GRAPH_PERMISSIONS array = graphPermissions
 

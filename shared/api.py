@@ -11,8 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from shared.auth.audit import MAX_PAGE as MAX_AUDIT_PAGE
+from shared.auth.audit import AuditQuery, InvalidCursor
+from shared.auth.principal import Principal
+from shared.auth.roles import Role
 from shared.errors import InvalidTenantId
-from shared.ids import InvalidRunId, validate_run_id, validate_tenant_id
+from shared.ids import InvalidRunId, is_guid, validate_run_id, validate_tenant_id
 from shared.jobs import JOBS, InvalidParams, UnknownJob, get_job
 from shared.pipeline import start_manual_run
 from shared.results import Mode
@@ -21,9 +25,8 @@ from shared.services import Services
 from shared.tenants import Tenant
 
 #: The fields of POST /api/runs. Who asked and from where are never taken from the body: the
-#: origin is the trigger's, the requester the caller's (one value until callers are identified).
+#: origin is the trigger's, the requester the verified caller's.
 _RUN_FIELDS = ("job", "mode", "tenants", "params")
-API_CALLER = "api"
 
 
 def check_params(job: str, params: Any) -> None:
@@ -48,6 +51,19 @@ def error(status: int, code: str, message: str, problems: list[str] | None = Non
     return ApiResponse(status, {"error": body})
 
 
+def forbidden(role: Role) -> ApiResponse:
+    """403 naming the app role the call needs (RFC 6750: `insufficient_scope`)."""
+    body = {
+        "error": {
+            "code": "forbidden",
+            "message": f"this call needs the app role {role.value}",
+            "required_role": role.value,
+        }
+    }
+    challenge = f'Bearer error="insufficient_scope", error_description="needs {role.value}"'
+    return ApiResponse(403, body, {"WWW-Authenticate": challenge})
+
+
 def parse_json(body: bytes) -> Any:
     """The request body as JSON; ValueError when it is not."""
     if not body:
@@ -58,14 +74,19 @@ def parse_json(body: bytes) -> Any:
         raise ValueError("the body is not valid JSON") from None
 
 
-async def post_run(services: Services, body: bytes, *, base_url: str) -> ApiResponse:
-    """POST /api/runs {job, mode, tenants: [...] | "all", params} -> 202 with the run id."""
+async def post_run(services: Services, body: bytes, *, caller: Principal) -> ApiResponse:
+    """POST /api/runs {job, mode, tenants: [...] | "all", params} -> 202 with the run id.
+
+    The route needs the plan role; a run in apply mode needs the apply role too.
+    """
     try:
         request = parse_json(body)
     except ValueError as exc:
         return error(400, "invalid_json", str(exc))
     if not isinstance(request, dict):
         return error(400, "invalid_request", "the body must be a JSON object")
+    if request.get("mode") == Mode.APPLY.value and not caller.may(Role.APPLY):
+        return forbidden(Role.APPLY)
     problems, tenants = await _check_run_request(services, request)
     if problems:
         return error(400, "invalid_request", "the run request is invalid", problems)
@@ -75,9 +96,10 @@ async def post_run(services: Services, body: bytes, *, base_url: str) -> ApiResp
         mode=Mode.parse(request["mode"]),
         tenants=tenants,
         params=request.get("params") or {},
-        requested_by=API_CALLER,
+        requested_by=caller.display,
+        requested_by_id=caller.object_id,
     )
-    status_url = f"{base_url}/api/runs/{started.run_id}"
+    status_url = f"{services.settings.public_url}/api/runs/{started.run_id}"
     return ApiResponse(
         202,
         {"run_id": started.run_id, "messages": started.messages, "status_url": status_url},
@@ -203,6 +225,39 @@ async def health(services: Services) -> ApiResponse:
     )
 
 
+_AUDIT_FILTERS = ("principal", "tenant", "limit", "cursor")
+
+
+async def list_audit(services: Services, query: Mapping[str, str]) -> ApiResponse:
+    """GET /api/audit[?principal=<object id>&tenant=<id>&limit=&cursor=]: newest first."""
+    try:
+        wanted = _audit_query(query)
+        return ApiResponse(200, await services.audit.page(wanted))
+    except (InvalidQuery, InvalidCursor) as exc:
+        return error(400, "invalid_query", str(exc))
+
+
+def _audit_query(query: Mapping[str, str]) -> AuditQuery:
+    unknown = sorted(k for k in query if k not in _AUDIT_FILTERS)
+    if unknown:
+        raise InvalidQuery(f"unknown filter {unknown[0]!r}; use {', '.join(_AUDIT_FILTERS)}")
+    limit = query.get("limit", "50")
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_AUDIT_PAGE:
+        raise InvalidQuery(f"limit must be a whole number from 1 to {MAX_AUDIT_PAGE}")
+    ids = {}
+    for name in ("principal", "tenant"):
+        if name in query:
+            if not is_guid(query[name]):
+                raise InvalidQuery(f"{name} must be a GUID (an object id or a tenant id)")
+            ids[name] = query[name].lower()
+    return AuditQuery(
+        principal=ids.get("principal"),
+        tenant=ids.get("tenant"),
+        limit=int(limit),
+        cursor=query.get("cursor"),
+    )
+
+
 async def list_jobs() -> ApiResponse:
     """GET /api/jobs: each job's name, description, Graph permissions and params as JSON Schema."""
     jobs = [
@@ -220,8 +275,10 @@ async def list_jobs() -> ApiResponse:
 __all__ = [
     "ApiResponse",
     "error",
+    "forbidden",
     "get_run",
     "health",
+    "list_audit",
     "list_jobs",
     "list_runs",
     "post_run",

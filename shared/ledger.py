@@ -113,6 +113,7 @@ class Ledger:
         *,
         origin: RunOrigin,
         requested_by: str,
+        requested_by_id: str = "",
         mode: Mode | None = None,
         job: str | None = None,
     ) -> None:
@@ -120,6 +121,8 @@ class Ledger:
 
         Each row keeps the mode and params it runs with, so a run can be reviewed and repeated
         faithfully. A scheduled run has no one mode or job (None): each row has its enrolment's.
+        `requested_by` is who asked (a verified operator's UPN or app id, or `schedule`);
+        `requested_by_id` the operator's object id (empty for the schedule).
         """
         await self.table.upsert_entity(
             {
@@ -129,6 +132,7 @@ class Ledger:
                 "mode": mode.value if mode else ENROLLED,
                 "job": job or ENROLLED,
                 "requested_by": requested_by,
+                "requested_by_id": requested_by_id,
                 "requested_at": _now(),
                 "rows": len(rows),
             }

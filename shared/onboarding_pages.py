@@ -1,7 +1,8 @@
 """The small HTML pages the consent callback answers with: every value escaped, nothing loaded.
 
-A customer's administrator lands here from Entra. The page says what happened and what to do,
-in plain words, and carries no script, style sheet or image from anywhere (the Content Security
+A customer's administrator lands here from Entra. The page says only whether onboarding was
+done, in plain words (the details are for the operator: the audit trail and the registry), and
+carries no script, style sheet or image from anywhere (the Content Security
 Policy forbids them), no referrer (the URL holds the state) and nothing cacheable.
 """
 
@@ -9,9 +10,6 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-
-from shared.errors import XtenantError
-from shared.onboarding_check import CheckResult
 
 _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
@@ -43,65 +41,33 @@ class HtmlPage:
         )
 
 
-def invalid_state_page(problem: XtenantError, *, status: int = 400) -> HtmlPage:
+def done_page() -> HtmlPage:
+    """Consent granted and the tenant connected (new or already known: the same page)."""
     return HtmlPage(
-        status,
-        "This consent link cannot be used",
+        200,
+        "Done: your tenant is connected",
         (
-            problem.message,
-            problem.remediation,
-            "If you did grant consent, it stands in your tenant; the operator can finish "
-            "onboarding with a new link or by registering the tenant.",
+            "Consent was granted and your provider's service can now reach your tenant with "
+            "the permissions you reviewed. You can close this page.",
+            "You can withdraw the consent at any time by deleting the enterprise application "
+            "in your tenant.",
         ),
     )
 
 
-def callback_page(
-    *, result: CheckResult | None = None, declined: tuple[str, str] | None = None
-) -> HtmlPage:
-    """The outcome of an admin-consent answer: declined, or consented and checked."""
-    if declined is not None:
-        code, description = declined
-        return HtmlPage(
-            200,
-            "Consent was not granted",
-            (
-                "The administrator did not grant the permissions, or Entra ID refused the "
-                "request. Nothing was registered.",
-                "To try again, ask the operator for a new consent link.",
-            ),
-            (("error", code), ("description", description)),
-        )
-    assert result is not None
-    return _checked_page(result)
+def not_completed_page() -> HtmlPage:
+    """Anything else: the same page whatever went wrong, so it tells a stranger nothing.
 
-
-def _checked_page(result: CheckResult) -> HtmlPage:
-    details = [("tenant", result.tenant_id)]
-    if result.graph_read:
-        details.append(("Graph read", result.graph_read))
-    for job, permissions in result.missing.items():
-        details.append((f"not granted (job {job})", ", ".join(permissions)))
-    if result.ok:
-        return HtmlPage(
-            200,
-            "Consent granted: the tenant is connected",
-            (
-                "The tenant is registered and the connection check passed: xtenant obtained a "
-                "token for it and read Microsoft Graph. It is enrolled in no job yet; the "
-                "operator chooses which jobs run here.",
-            ),
-            tuple(details),
-        )
-    assert result.error is not None
-    details += [("error", result.error.error_class), ("message", result.error.message)]
+    Whether the link was unknown, used or expired, the answer named another tenant, the
+    administrator declined, or the tenant could not be reached: the operator finds the reason
+    in the audit trail (and, for a registered tenant, in its health).
+    """
     return HtmlPage(
-        200,
-        "Consent recorded, but the connection check failed",
+        400,
+        "Onboarding was not completed",
         (
-            "The tenant is registered. Consent can take a few minutes to take effect; the "
-            "operator can repeat the check (POST /api/tenants/{id}/check).",
-            result.error.remediation,
+            "The consent could not be completed. Try the link again, or contact your provider.",
+            "If you did grant consent, it stands in your tenant until you delete the enterprise "
+            "application.",
         ),
-        tuple(details),
     )

@@ -57,10 +57,19 @@ async def start_manual_run(
     tenants: Iterable[Tenant],
     params: Mapping[str, Any],
     requested_by: str,
+    requested_by_id: str = "",
 ) -> RunStarted:
+    """A run an operator asked for: `requested_by` names them (UPN or app id), with the object
+    id of the verified principal in `requested_by_id`."""
     work = [RowSpec(t.tenant_id, job, mode, dict(params), t.name) for t in tenants]
     return await _start(
-        services, work, origin=RunOrigin.MANUAL, requested_by=requested_by, mode=mode, job=job
+        services,
+        work,
+        origin=RunOrigin.MANUAL,
+        requested_by=requested_by,
+        requested_by_id=requested_by_id,
+        mode=mode,
+        job=job,
     )
 
 
@@ -70,6 +79,7 @@ async def _start(
     *,
     origin: RunOrigin,
     requested_by: str,
+    requested_by_id: str = "",
     mode: Mode | None = None,
     job: str | None = None,
 ) -> RunStarted:
@@ -81,6 +91,7 @@ async def _start(
         work,
         origin=origin,
         requested_by=requested_by,
+        requested_by_id=requested_by_id,
         mode=mode,
         job=job,
     )

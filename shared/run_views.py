@@ -85,6 +85,7 @@ def run_summary(run: dict[str, Any], statuses: list[Status]) -> dict[str, Any]:
         "mode": run.get("mode"),
         "job": run.get("job"),
         "requested_by": run.get("requested_by"),
+        "requested_by_id": run.get("requested_by_id") or None,
         "requested_at": run.get("requested_at"),
         "rows": run.get("rows"),
         "totals": dict(Counter(s.value for s in statuses)),

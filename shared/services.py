@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from shared.auth.audit import TABLE as AUDIT_TABLE
+from shared.auth.audit import AuditTrail
+from shared.auth.tokens import OperatorTokens
 from shared.consent_states import ConsentStates
 from shared.graph import GraphPool
 from shared.identity import TenantCredentialCache
@@ -38,6 +41,8 @@ class Services:
     ledger: Ledger
     runs: RunViews
     queue: QueueClient
+    operator_tokens: OperatorTokens
+    audit: AuditTrail
     _ready: bool = field(default=False, repr=False)
 
     @classmethod
@@ -59,6 +64,8 @@ class Services:
             ledger=Ledger(runs_table),
             runs=RunViews(runs_table),
             queue=storage.queue(QUEUE),
+            operator_tokens=OperatorTokens(settings),
+            audit=AuditTrail(storage.table(AUDIT_TABLE)),
         )
 
     async def ready(self) -> Services:
@@ -68,12 +75,14 @@ class Services:
 
             await self.registry.ensure_table()
             await self.ledger.ensure_table()
+            await self.audit.ensure_table()
             with contextlib.suppress(ResourceExistsError):
                 await self.queue.create_queue()
             self._ready = True
         return self
 
     async def close(self) -> None:
+        await self.operator_tokens.close()
         await self.pool.close()
         await self.credentials.close()
         await self.storage.close()

@@ -5,6 +5,9 @@ IDENTITY_ENDPOINT / IDENTITY_HEADER; AZURE_CLIENT_ID names the user-assigned man
 APP_CLIENT_ID the multi-tenant app registration whose federated credential that identity is
 (docs/decisions.md#secretless-token-chain). AZURE_AUTHORITY_HOST and GRAPH_ENDPOINT move the
 endpoints, which is how the tests and `make demo` reach the fake cloud (docs/decisions.md#clouds).
+AZURE_TENANT_ID is the home tenant: operators' access tokens for the app's own API come from it
+(docs/security.md). XTENANT_PUBLIC_URL is the app's address as a browser reaches it: the consent
+redirect URI and status URLs are built from it, never from a request's Host header.
 """
 
 from __future__ import annotations
@@ -95,6 +98,9 @@ def is_guid(value: str) -> bool:
     return _GUID.fullmatch(value) is not None
 
 
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 #: The scheduled run's default, as in local.settings.sample.json and infra/main.bicep: 02:00 UTC.
 DEFAULT_SCHEDULE = "0 0 2 * * *"
 DEFAULT_CONSENT_LINK_DAYS = 7
@@ -166,6 +172,8 @@ def _cron_value(text: str, spec: _CronField) -> int | None:
 @dataclass(frozen=True)
 class Settings:
     app_client_id: str
+    home_tenant_id: str
+    public_url: str
     cloud: Cloud
     authority_host: str
     graph_endpoint: str
@@ -178,6 +186,22 @@ class Settings:
     schedule: str = DEFAULT_SCHEDULE
     #: how long an admin-consent link works: customer admins answer over days, not minutes
     consent_link_days: int = DEFAULT_CONSENT_LINK_DAYS
+
+    @property
+    def operator_token_issuer(self) -> str:
+        """The `iss` of a v2.0 access token from the home tenant: `{authority}/{tenant}/v2.0`."""
+        return f"{self.authority_host}/{self.home_tenant_id}/v2.0"
+
+    @property
+    def operator_token_audiences(self) -> tuple[str, str]:
+        """What an operator's token may name as `aud`: the client id (v2.0 tokens) or its
+        Application ID URI `api://{client id}`."""
+        return (self.app_client_id, f"api://{self.app_client_id}")
+
+    @property
+    def openid_configuration_url(self) -> str:
+        """The home tenant's OpenID Provider metadata; its `jwks_uri` has the signing keys."""
+        return f"{self.operator_token_issuer}/.well-known/openid-configuration"
 
     @property
     def graph_scope(self) -> str:
@@ -253,6 +277,10 @@ class _Loader:
         endpoints = CLOUDS[cloud]
         mode = self.choice("XTENANT_AUTH_MODE", AuthMode, AuthMode.MANAGED_IDENTITY)
         app_client_id = self.guid("APP_CLIENT_ID", "the multi-tenant app registration's client id")
+        home_tenant_id = self.guid(
+            "AZURE_TENANT_ID", "the home tenant of the app registration and managed identity"
+        )
+        public_url = self.public_url()
         mi_client_id = certificate_path = certificate_password = client_secret = None
         if mode is AuthMode.MANAGED_IDENTITY:
             mi_client_id = self.managed_identity()
@@ -262,6 +290,8 @@ class _Loader:
             client_secret = self.secret()
         settings = Settings(
             app_client_id=app_client_id or "",
+            home_tenant_id=(home_tenant_id or "").lower(),
+            public_url=public_url,
             cloud=cloud,
             authority_host=self.url("AZURE_AUTHORITY_HOST", endpoints.authority_host),
             graph_endpoint=self.url("GRAPH_ENDPOINT", endpoints.graph_endpoint),
@@ -279,6 +309,22 @@ class _Loader:
         if self.problems:
             raise SettingsError(self.problems)
         return settings
+
+    def public_url(self) -> str:
+        """XTENANT_PUBLIC_URL: https, or http on a loopback address (the local host); no path."""
+        raw = self.require("XTENANT_PUBLIC_URL", "the app's public base URL, https://<host>")
+        if raw is None:
+            return ""
+        parts = urlsplit(raw)
+        secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
+        extra = parts.path not in ("", "/") or parts.query or parts.fragment
+        if not secure or not parts.netloc or extra:
+            self.problems.append(
+                "XTENANT_PUBLIC_URL must be https://<host> (http only on a loopback address), "
+                f"with no path or query, got {raw!r}"
+            )
+            return ""
+        return raw.rstrip("/")
 
     def whole_number(self, name: str, default: int, *, low: int, high: int) -> int:
         raw = self.get(name)

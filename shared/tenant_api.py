@@ -1,17 +1,31 @@
 """The tenant registry over HTTP: list, read, replace (PUT), change (PATCH), remove, and a
-tenant's recent rows across runs."""
+tenant's recent rows across runs.
+
+Reading needs the read role; changing needs admin. An enrolment in apply mode makes the schedule
+change the tenant, so adding one, or changing one's params, needs the apply role as well: an
+admin without apply cannot reach a tenant through the schedule (docs/security.md).
+"""
 
 from __future__ import annotations
 
-from shared.api import ApiResponse, check_params, error, parse_json
+from datetime import UTC, datetime
+
+from shared.api import ApiResponse, check_params, error, forbidden, parse_json
+from shared.auth.principal import Principal
+from shared.auth.roles import Role
 from shared.errors import InvalidTenantId
 from shared.ids import validate_tenant_id
+from shared.results import Mode
 from shared.services import Services
 from shared.tenant_requests import InvalidTenant, tenant_from_patch, tenant_from_put
-from shared.tenants import ConcurrentChange, Tenant
+from shared.tenants import ConcurrentChange, Enrolment, Tenant
 
 #: Not `tenant_not_found`: that class is Entra's AADSTS90002 (the tenant does not exist).
 NOT_REGISTERED = "tenant_not_registered"
+
+
+class ApplyRoleNeeded(Exception):
+    """A registry change would let the schedule apply changes the caller may not apply."""
 
 
 def not_registered(tenant_id: str) -> ApiResponse:
@@ -23,46 +37,78 @@ async def list_tenants(services: Services) -> ApiResponse:
     return ApiResponse(200, {"tenants": [t.as_record() for t in tenants]})
 
 
-async def tenant(services: Services, method: str, tenant_id: str, body: bytes) -> ApiResponse:
-    """GET | PUT | PATCH | DELETE /api/tenants/{tenant_id}."""
+async def get_tenant(services: Services, tenant_id: str) -> ApiResponse:
+    """GET /api/tenants/{tenant_id}."""
     try:
         tid = validate_tenant_id(tenant_id)
     except InvalidTenantId as exc:
         return error(400, exc.error_class, exc.message)
-    if method == "GET":
-        found = await services.registry.get(tid)
-        return ApiResponse(200, found.as_record()) if found else not_registered(tid)
+    found = await services.registry.get(tid)
+    return ApiResponse(200, found.as_record()) if found else not_registered(tid)
+
+
+async def change_tenant(
+    services: Services, method: str, tenant_id: str, body: bytes, *, caller: Principal
+) -> ApiResponse:
+    """PUT | PATCH | DELETE /api/tenants/{tenant_id} (admin; apply enrolments need apply)."""
+    try:
+        tid = validate_tenant_id(tenant_id)
+    except InvalidTenantId as exc:
+        return error(400, exc.error_class, exc.message)
     if method == "DELETE":
-        existed = await services.registry.delete(tid)
+        now = datetime.now(UTC)
+        existed = await services.registry.delete(tid, now=now, by=caller.display)
         return ApiResponse(200 if existed else 404, {"deleted": existed, "tenant_id": tid})
     try:
-        return await _write(services, method, tid, parse_json(body))
+        return await _write(services, method, tid, parse_json(body), caller)
     except InvalidTenant as exc:
         return error(400, exc.error_class, exc.message, exc.problems)
     except ConcurrentChange as exc:
         return error(409, exc.error_class, exc.message)
+    except ApplyRoleNeeded:
+        return forbidden(Role.APPLY)
     except ValueError as exc:
         return error(400, "invalid_json", str(exc))
 
 
-async def _write(services: Services, method: str, tid: str, body: object) -> ApiResponse:
+async def _write(
+    services: Services, method: str, tid: str, body: object, caller: Principal
+) -> ApiResponse:
     created = False
 
     def put(current: Tenant | None) -> Tenant:
         nonlocal created
         created = current is None
-        return tenant_from_put(tid, body, existing=current, check_params=check_params)
+        changed = tenant_from_put(tid, body, existing=current, check_params=check_params)
+        return _within_roles(caller, current, changed)
 
     def patch(current: Tenant | None) -> Tenant:
         assert current is not None
-        return tenant_from_patch(current, body, check_params=check_params)
+        changed = tenant_from_patch(current, body, check_params=check_params)
+        return _within_roles(caller, current, changed)
 
     if method == "PATCH":
         saved = await services.registry.update(tid, patch)
         return ApiResponse(200, saved.as_record()) if saved else not_registered(tid)
     saved = await services.registry.update(tid, put, create=True)
     assert saved is not None
+    await services.registry.clear_tombstone(tid)  # an admin's PUT brings a deleted tenant back
     return ApiResponse(201 if created else 200, saved.as_record())
+
+
+def _within_roles(caller: Principal, current: Tenant | None, changed: Tenant) -> Tenant:
+    """`changed`, unless it adds or alters an apply enrolment and the caller may not apply."""
+    if caller.may(Role.APPLY):
+        return changed
+    before = _apply_enrolments(current.enrolments if current else {})
+    after = _apply_enrolments(changed.enrolments)
+    if any(before.get(job) != enrolment for job, enrolment in after.items()):
+        raise ApplyRoleNeeded()
+    return changed
+
+
+def _apply_enrolments(enrolments: dict[str, Enrolment]) -> dict[str, Enrolment]:
+    return {job: e for job, e in enrolments.items() if e.mode is Mode.APPLY}
 
 
 async def tenant_runs(services: Services, tenant_id: str) -> ApiResponse:

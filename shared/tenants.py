@@ -7,6 +7,10 @@ Health is a circuit breaker per tenant:
 - repeated transient failures quarantine the tenant for a cool-down; after it, one trial run
   (half-open) decides: success closes the breaker, failure re-opens it;
 - any success makes the tenant `healthy` again.
+
+Partitions of the table: `tenant` (the registry), `onboarding` (consent states,
+shared/consent_states.py) and `tombstone`: a deleted tenant leaves one there, so a consent link
+issued before the deletion cannot register it again; an admin's PUT removes it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
 
 TABLE = "xtenanttenants"
 _PARTITION = "tenant"
+_TOMBSTONES = "tombstone"
 
 
 class HealthStatus(enum.StrEnum):
@@ -225,10 +230,38 @@ class TenantRegistry:
         except ResourceNotFoundError:
             return None
 
-    async def delete(self, tenant_id: str) -> bool:
-        existed = await self.get(tenant_id) is not None
-        await self.table.delete_entity(_PARTITION, validate_tenant_id(tenant_id))
+    async def delete(self, tenant_id: str, *, now: datetime, by: str = "") -> bool:
+        """Remove the tenant and leave a tombstone (first, so no callback slips in between).
+
+        The tombstone is written even for a tenant not registered: deleting a tenant whose
+        onboarding is under way stops its consent link from registering it.
+        """
+        tid = validate_tenant_id(tenant_id)
+        existed = await self.get(tid) is not None
+        await self.table.upsert_entity(
+            {
+                "PartitionKey": _TOMBSTONES,
+                "RowKey": tid,
+                "deleted_at": now.isoformat(),
+                "deleted_by": by[:256],
+            }
+        )
+        await self.table.delete_entity(_PARTITION, tid)
         return existed
+
+    async def tombstone(self, tenant_id: str) -> datetime | None:
+        """When the tenant was deleted, if it was and no admin has put it back since."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = await self.table.get_entity(_TOMBSTONES, validate_tenant_id(tenant_id))
+        except ResourceNotFoundError:
+            return None
+        return datetime.fromisoformat(str(entity["deleted_at"]))
+
+    async def clear_tombstone(self, tenant_id: str) -> None:
+        """An admin brings a deleted tenant back (PUT): links and callbacks may register it."""
+        await self.table.delete_entity(_TOMBSTONES, validate_tenant_id(tenant_id))
 
     async def refusal(
         self, tenant_id: str, job: str, *, scheduled: bool, now: datetime

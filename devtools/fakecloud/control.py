@@ -17,6 +17,10 @@ separate fakecloud process see the same behaviour:
                                                  {"grant": false, "description"?}
     POST   /_fake/app/secrets                   {"value": "..."}   (only its hash is kept)
     POST   /_fake/app/certificates              {"pem": "-----BEGIN CERTIFICATE-----..."}
+    POST   /_fake/operator-tokens               an operator's token for xtenant's API:
+                                                 {"name", "roles", "kind"?: "user"|"app",
+                                                  "flaw"?: one of operators.FLAWS, "claims"?}
+    POST   /_fake/operator-keys/rotate          a new operator signing key; the old one goes
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from aiohttp import web
 
 from devtools.fakecloud.faults import Fault, FaultBook
 from devtools.fakecloud.graph import TenantDirectory, directory_from_scenario
+from devtools.fakecloud.operators import OperatorIssuer, OperatorKind
 from devtools.fakecloud.requestlog import RequestLog, RequestRecord
 from devtools.fakecloud.scenario import (
     FederatedCredentialSpec,
@@ -54,7 +59,9 @@ class Controller:
         log: RequestLog,
         directories: MutableMapping[str, Any],
         placeholders: Mapping[str, str],
+        operators: OperatorIssuer,
     ) -> None:
+        self._operators = operators
         self._state = state
         self._faults = faults
         self._log = log
@@ -143,6 +150,27 @@ class Controller:
 
     def reset_log(self) -> None:
         self._log.reset()
+
+    def operator_token(
+        self,
+        *,
+        name: str,
+        roles: Iterable[str],
+        kind: OperatorKind = "user",
+        flaw: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> str:
+        """An access token for xtenant's API, signed with the current operator key."""
+        if kind not in ("user", "app"):
+            raise ValueError('kind must be "user" or "app"')
+        key = self._state.operator_keys()[-1]
+        return self._operators.token(
+            key, name=name, roles=roles, kind=kind, flaw=flaw, overrides=overrides
+        )
+
+    def rotate_operator_keys(self) -> str:
+        """A new operator signing key replaces the old one; returns its kid."""
+        return self._state.rotate_operator_keys().kid
 
 
 def _consent_answer(data: Mapping[str, Any]) -> ConsentAnswer:
@@ -238,6 +266,23 @@ def add_control_routes(app: web.Application, controller: Controller) -> None:
         controller.add_app_certificate(str((await _body(request))["pem"]))
         return {"ok": True}
 
+    async def operator_token(request: web.Request) -> object:
+        body = await _body(request)
+        unknown = set(body) - {"name", "roles", "kind", "flaw", "claims"}
+        if unknown or not isinstance(body.get("name"), str):
+            raise ValueError('an operator token is {"name", "roles", "kind"?, "flaw"?, "claims"?}')
+        token = controller.operator_token(
+            name=body["name"],
+            roles=[str(r) for r in body.get("roles", [])],
+            kind=body.get("kind", "user"),
+            flaw=body.get("flaw"),
+            overrides=body.get("claims"),
+        )
+        return {"token_type": "Bearer", "access_token": token}
+
+    async def rotate(request: web.Request) -> object:
+        return {"kid": controller.rotate_operator_keys()}
+
     r.add_get(f"{p}/counters", _json_endpoint(counters))
     r.add_get(f"{p}/requests", _json_endpoint(requests))
     r.add_post(f"{p}/reset", _json_endpoint(reset))
@@ -249,3 +294,5 @@ def add_control_routes(app: web.Application, controller: Controller) -> None:
     r.add_post(f"{p}/consent", _json_endpoint(consent))
     r.add_post(f"{p}/app/secrets", _json_endpoint(secret))
     r.add_post(f"{p}/app/certificates", _json_endpoint(certificate))
+    r.add_post(f"{p}/operator-tokens", _json_endpoint(operator_token))
+    r.add_post(f"{p}/operator-keys/rotate", _json_endpoint(rotate))

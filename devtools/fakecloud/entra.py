@@ -7,7 +7,8 @@ credential (assertions.py); the scope (500011); the tenant's state of the app (n
 access token carrying the tenant's consented application roles.
 
 Discovery (`/{tenant}/v2.0/.well-known/openid-configuration`, `/{tenant}/discovery/v2.0/keys`,
-`/common/discovery/instance`) follows Entra's shapes so MSAL-based clients work against it.
+`/common/discovery/instance`) follows Entra's shapes so MSAL-based clients work against it. The
+keys are the fake's main key and the keys of operators' tokens (operators.py), which rotate.
 """
 
 from __future__ import annotations
@@ -254,7 +255,8 @@ def _add_discovery_routes(ctx: EntraContext, app: web.Application) -> None:
         tenant = request.match_info["tenant"]
         if not _tenant_exists(ctx, tenant):
             return _discovery_error(ctx, request, tenant)
-        return web.json_response({"keys": [ctx.signing_key.jwk()]})
+        operator_keys = [key.jwk() for key in ctx.state.operator_keys()]
+        return web.json_response({"keys": [ctx.signing_key.jwk(), *operator_keys]})
 
     async def instance(request: web.Request) -> web.Response:
         endpoint = request.query.get("authorization_endpoint", "")

@@ -38,6 +38,7 @@ from devtools.fakecloud.graph import (
     directory_from_scenario,
 )
 from devtools.fakecloud.msi import MSI_PATH, MsiContext, create_msi_app, mi_claims
+from devtools.fakecloud.operators import OperatorIssuer, OperatorKind
 from devtools.fakecloud.requestlog import RequestLog, RequestRecord
 from devtools.fakecloud.scenario import (
     TOKEN_EXCHANGE_AUDIENCE,
@@ -109,6 +110,9 @@ class FakeCloud:
             log=self.log,
             directories=running.directories,
             placeholders=self._placeholders(),
+            operators=OperatorIssuer(
+                running.authority_url, self.home_tenant_id, self.app_client_id
+            ),
         )
         trust_in_this_process(running.tls.ca_cert)
         try:
@@ -322,6 +326,9 @@ class FakeCloud:
             "IDENTITY_HEADER": self.identity_header,
             "AZURE_CLIENT_ID": self.mi_client_id,
             "APP_CLIENT_ID": self.app_client_id,
+            "AZURE_TENANT_ID": self.home_tenant_id,
+            # The dev host's default address; a host on another port sets its own.
+            "XTENANT_PUBLIC_URL": "http://127.0.0.1:7071",
             "AZURE_AUTHORITY_HOST": self.authority_url,
             "GRAPH_ENDPOINT": self.graph_url,
             "AZURE_CLOUD": "public",
@@ -394,6 +401,30 @@ class FakeCloud:
         self.controller.reset_log()
 
     # -- tokens for tests ----------------------------------------------------------------------
+
+    def operator_token(
+        self,
+        name: str,
+        roles: Iterable[str],
+        *,
+        kind: OperatorKind = "user",
+        flaw: str | None = None,
+        **overrides: Any,
+    ) -> str:
+        """An operator's access token for xtenant's API, as Entra issues it in the home tenant.
+
+        `name`: a user's UPN (`kind="user"`) or an application's name (`kind="app"`); `roles`:
+        app role values; `flaw`: one of operators.FLAWS for a token the app must refuse;
+        `overrides`: claims to change (None drops one). The token's `oid` and `azp` are
+        operators.operator_object_id(kind, name) and operators.operator_app_id(name).
+        """
+        return self.controller.operator_token(
+            name=name, roles=roles, kind=kind, flaw=flaw, overrides=overrides
+        )
+
+    def rotate_operator_keys(self) -> str:
+        """Roll the home tenant's operator signing key (new kid published, old one removed)."""
+        return self.controller.rotate_operator_keys()
 
     def mint_assertion(self, **claim_overrides: Any) -> str:
         """An MI token for the exchange audience, signed by the fake's key; None drops a claim."""

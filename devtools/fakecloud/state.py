@@ -26,6 +26,7 @@ from devtools.fakecloud.scenario import (
     Scenario,
     TenantStateName,
 )
+from devtools.fakecloud.tokens import SigningKey
 
 # Namespace for the stable, per-tenant object id of the app's service principal.
 _SP_NAMESPACE = uuid.UUID("6f1b0e8e-4a39-4c8e-9d1c-2f0a7d3b5e11")
@@ -97,6 +98,7 @@ class StateSnapshot:
     redirect_uris: tuple[str, ...]
     required_roles: tuple[str, ...]
     consent_answers: tuple[ConsentAnswer, ...]
+    operator_keys: tuple[SigningKey, ...]
 
 
 @dataclass
@@ -120,6 +122,8 @@ class CloudState:
     _redirect_uris: tuple[str, ...] = ()
     _required_roles: tuple[str, ...] = APP_REQUIRED_ROLES
     _consent_answers: list[ConsentAnswer] = field(default_factory=list)
+    #: the home tenant's keys for operators' tokens (devtools/fakecloud/operators.py)
+    _operator_keys: tuple[SigningKey, ...] = field(default_factory=lambda: (SigningKey(),))
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @classmethod
@@ -225,6 +229,18 @@ class CloudState:
         with self._lock:
             return self._consent_answers.pop(0) if self._consent_answers else None
 
+    def operator_keys(self) -> tuple[SigningKey, ...]:
+        """The operator signing keys the home tenant publishes; the last one signs."""
+        with self._lock:
+            return self._operator_keys
+
+    def rotate_operator_keys(self) -> SigningKey:
+        """A new key signs from now on; the old one is no longer published."""
+        key = SigningKey()
+        with self._lock:
+            self._operator_keys = (key,)
+        return key
+
     def snapshot(self) -> StateSnapshot:
         """A copy of everything tests may change, for `restore` afterwards."""
         with self._lock:
@@ -238,6 +254,7 @@ class CloudState:
                 redirect_uris=self._redirect_uris,
                 required_roles=self._required_roles,
                 consent_answers=tuple(self._consent_answers),
+                operator_keys=self._operator_keys,
             )
 
     def restore(self, snapshot: StateSnapshot) -> None:
@@ -251,6 +268,7 @@ class CloudState:
             self._redirect_uris = snapshot.redirect_uris
             self._required_roles = snapshot.required_roles
             self._consent_answers = list(snapshot.consent_answers)
+            self._operator_keys = snapshot.operator_keys
 
 
 def service_principal_id(app_client_id: str, tenant_id: str) -> str:

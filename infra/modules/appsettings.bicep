@@ -16,6 +16,12 @@ param appClientId string
 @description('The user-assigned managed identity\'s client id.')
 param managedIdentityClientId string
 
+@description('The home tenant of the app registration and the managed identity: operators\' tokens come from it.')
+param homeTenantId string
+
+@description('https://<function app default host name>: the consent redirect URI and status URLs are built from it.')
+param publicUrl string
+
 @description('public, usgov or china (shared/settings.py Cloud).')
 param cloud string
 
@@ -30,6 +36,8 @@ param appInsightsConnectionString string
 var settings = {
   APP_CLIENT_ID: appClientId
   AZURE_CLIENT_ID: managedIdentityClientId
+  AZURE_TENANT_ID: homeTenantId
+  XTENANT_PUBLIC_URL: publicUrl
   AZURE_CLOUD: cloud
   XTENANT_AUTH_MODE: 'managed_identity'
   SCHEDULE: schedule

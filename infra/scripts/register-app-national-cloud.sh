@@ -2,7 +2,10 @@
 # Creates xtenant's multi-tenant app registration in Azure US Government or Azure China, where the
 # Microsoft Graph Bicep extension does not deploy (docs/decisions.md#graph-bicep-extension):
 # the app (signInAudience AzureADMultipleOrgs), its service principal in the home tenant, and its
-# one federated identity credential, the Function App's user-assigned managed identity.
+# one federated identity credential, the Function App's user-assigned managed identity; and the
+# operators' API on it, as infra/modules/appregistration.bicep declares it (docs/security.md):
+# app roles, v2.0 tokens, the user_impersonation scope for the Azure CLI, api://<client id>, and
+# role assignment required on the service principal.
 #
 #   infra/scripts/register-app-national-cloud.sh --cloud AzureUSGovernment --app-name xtenant \
 #       --mi-principal-id <guid> --home-tenant <guid> [--redirect-uri <url>] [--graph-roles <id,id>]
@@ -16,12 +19,21 @@ set -euo pipefail
 
 readonly CREDENTIAL_NAME="xtenant-managed-identity"
 readonly MICROSOFT_GRAPH_APP_ID="00000003-0000-0000-c000-000000000000"
+readonly AZURE_CLI_APP_ID="04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+# The same fixed ids as infra/modules/appregistration.bicep (tests/unit/test_infra.py checks).
+readonly OPERATOR_SCOPE_ID="9ee8ba35-e395-448c-b218-5cc58cd801da"
+readonly OPERATOR_ROLES=(
+  "a87347fc-0056-47d8-bff5-be23f03f84fd:xtenant.read"
+  "68ac9cd0-b4b2-4a0b-94b9-7bbdc635b370:xtenant.plan"
+  "42505590-5019-40ae-8403-cab58e380743:xtenant.apply"
+  "684d3e05-0b8e-4d78-8e08-65d9fcb2098d:xtenant.admin"
+)
 readonly GUID_PATTERN='^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
 
 cloud="" app_name="" mi_principal_id="" home_tenant="" redirect_uri="" graph_roles=""
 
 usage() {
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
@@ -56,10 +68,12 @@ cloud_endpoints() {
     AzureUSGovernment | usgov)
       cloud="AzureUSGovernment"
       login_endpoint="https://login.microsoftonline.us"
+      graph_endpoint="https://graph.microsoft.us"
       audience="api://AzureADTokenExchangeUSGov" ;;
     AzureChinaCloud | china)
       cloud="AzureChinaCloud"
       login_endpoint="https://login.chinacloudapi.cn"
+      graph_endpoint="https://microsoftgraph.chinacloudapi.cn"
       audience="api://AzureADTokenExchangeChina" ;;
     AzureCloud | public)
       fail "in the public cloud \`azd up\` creates the app registration itself" ;;
@@ -111,6 +125,36 @@ ensure_service_principal() {
     az ad sp create --id "$app_id" --query id -o tsv >/dev/null
     echo "created service principal"
   fi
+  # Only callers assigned an app role get a token for the API at all.
+  az ad sp update --id "$app_id" --set appRoleAssignmentRequired=true
+}
+
+operator_api() {
+  local preauthorized="$1"
+  local scope="{\"id\":\"$OPERATOR_SCOPE_ID\",\"value\":\"user_impersonation\",\"type\":\"Admin\",\"isEnabled\":true,\"adminConsentDisplayName\":\"Call the xtenant API\",\"adminConsentDescription\":\"Call the xtenant API as the signed-in operator.\"}"
+  local api="\"requestedAccessTokenVersion\":2,\"oauth2PermissionScopes\":[$scope]"
+  if [[ -n "$preauthorized" ]]; then
+    api+=",\"preAuthorizedApplications\":[{\"appId\":\"$AZURE_CLI_APP_ID\",\"delegatedPermissionIds\":[\"$OPERATOR_SCOPE_ID\"]}]"
+  fi
+  echo "{$api}"
+}
+
+app_roles() {
+  local role entries=""
+  for role in "${OPERATOR_ROLES[@]}"; do
+    entries+="${entries:+,}{\"id\":\"${role%%:*}\",\"value\":\"${role#*:}\",\"displayName\":\"${role#*:}\",\"description\":\"${role#*:}\",\"allowedMemberTypes\":[\"User\",\"Application\"],\"isEnabled\":true}"
+  done
+  echo "[$entries]"
+}
+
+# Two PATCHes: the scope must exist before the Azure CLI can be pre-authorized for it.
+ensure_operator_api() {
+  local uri="$graph_endpoint/v1.0/applications(appId='$app_id')"
+  az rest --method PATCH --uri "$uri" --headers Content-Type=application/json \
+    --body "{\"identifierUris\":[\"api://$app_id\"],\"api\":$(operator_api ""),\"appRoles\":$(app_roles)}"
+  az rest --method PATCH --uri "$uri" --headers Content-Type=application/json \
+    --body "{\"api\":$(operator_api preauthorized)}"
+  echo "operators' API: api://$app_id, app roles ${OPERATOR_ROLES[*]#*:}"
 }
 
 # Issuer, subject and audience must match the managed identity's tokens exactly (case-sensitive).
@@ -134,6 +178,7 @@ main() {
   cloud_endpoints
   check_signed_in
   ensure_app
+  ensure_operator_api
   ensure_service_principal
   ensure_federated_credential
   echo

@@ -1,6 +1,10 @@
 """`stack` (session): function_app in the local host (devtools/devhost) on Azurite and the fake
 cloud, as an operator sees it: its HTTP API, its queues, the host's counters. One per test run,
 shared by every end-to-end test module (the app module and its process-wide clients are global).
+
+The API is called as an operator holding all four app roles, with a bearer token the fake cloud
+issued in the home tenant; `call(..., token=...)` calls it as someone else (`token=""`: no
+token at all).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from devtools.azurite import Azurite
+from devtools.azurite import Azurite, free_ports
 from devtools.devhost.host import DevHost
 from devtools.fakecloud import FakeCloud
 
@@ -26,20 +30,30 @@ ROLES = [
     "Policy.ReadWrite.Authorization",
 ]
 GUESTS = {"generate": {"members": 2, "guests": 6, "stale_guests": 2, "seed": 7}}
+OPERATOR = "operator@contoso.example"
+ALL_ROLES = ("xtenant.read", "xtenant.plan", "xtenant.apply", "xtenant.admin")
 
 
 class Stack:
     """The running app as an operator sees it: its HTTP API, its queue, the host's counters."""
 
-    def __init__(self, host: DevHost, azurite: Azurite) -> None:
+    def __init__(self, host: DevHost, azurite: Azurite, operator_token: str) -> None:
         self.host = host
         self.azurite = azurite
         self.http = httpx.AsyncClient(
-            base_url=host.http_base_url, headers={"x-functions-key": host.function_key}
+            base_url=host.http_base_url, headers={"Authorization": f"Bearer {operator_token}"}
         )
 
-    async def call(self, method: str, path: str, body: Any = None, **kw: Any) -> httpx.Response:
-        return await self.http.request(method, path, json=body, **kw)
+    async def call(
+        self, method: str, path: str, body: Any = None, *, token: str | None = None, **kw: Any
+    ) -> httpx.Response:
+        """Call the API as the operator, or with `token` (`""`: without any token)."""
+        request = self.http.build_request(method, path, json=body, **kw)
+        if token is not None:
+            del request.headers["Authorization"]
+            if token:
+                request.headers["Authorization"] = f"Bearer {token}"
+        return await self.http.send(request)
 
     async def register(self, tenant_id: str, enrolments: dict[str, Any] | None = None) -> None:
         body = {"name": f"t-{tenant_id[:8]}", "enabled": True, "enrolments": enrolments or {}}
@@ -75,14 +89,17 @@ class Stack:
 
 @pytest.fixture(scope="session")
 async def stack(fakecloud: FakeCloud, azurite: Azurite) -> AsyncIterator[Stack]:
+    [port] = free_ports(1)
     settings = fakecloud.app_env() | {
         "AzureWebJobsStorage": azurite.connection_string,
         "SCHEDULE": "0 0 2 * * *",
         "FUNCTIONS_WORKER_RUNTIME": "python",
+        "XTENANT_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }
-    host = DevHost("function_app", settings=settings, host_json=HOST_JSON, http_port=0)
+    host = DevHost("function_app", settings=settings, host_json=HOST_JSON, http_port=port)
+    token = fakecloud.operator_token(OPERATOR, ALL_ROLES)
     async with host:
-        running = Stack(host, azurite)
+        running = Stack(host, azurite, token)
         yield running
         await running.http.aclose()
         import function_app

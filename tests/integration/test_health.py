@@ -1,4 +1,5 @@
-"""GET /api/health names what is wrong: the settings, or storage."""
+"""GET /api/health names what is wrong to an operator: storage; settings so broken that no
+token can be checked leave every route at 503, and only the app's log names them."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from shared.services import Services
 pytestmark = pytest.mark.integration
 
 
-async def call_health() -> tuple[int, dict[str, object]]:
+async def call_health(token: str = "") -> tuple[int, dict[str, object]]:
     """The route's own function, as the worker calls it (no host needed to say what it says)."""
-    request = func.HttpRequest("GET", "http://127.0.0.1/api/health", body=b"")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    request = func.HttpRequest("GET", "http://127.0.0.1/api/health", headers=headers, body=b"")
     response = await function_app.health._function.get_user_function()(request)
     return response.status_code, json.loads(response.get_body())
 
@@ -41,8 +43,9 @@ async def test_storage_that_refuses_the_app_is_reported_as_storage(
     )
     monkeypatch.setenv("AzureWebJobsStorage", refused)
     function_app._services = Services.from_env()
+    reader = cloud.operator_token("rita@contoso.example", ["xtenant.read"])
 
-    status, body = await call_health()
+    status, body = await call_health(reader)
     await function_app.shutdown()
 
     assert status == 503
@@ -51,13 +54,19 @@ async def test_storage_that_refuses_the_app_is_reported_as_storage(
     assert "settings" not in body
 
 
-async def test_missing_settings_are_reported_as_settings(
-    cloud: FakeCloud, fresh_services: None, monkeypatch: pytest.MonkeyPatch
+async def test_missing_settings_leave_the_app_unavailable_and_are_named_in_its_log(
+    cloud: FakeCloud,
+    fresh_services: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.delenv("APP_CLIENT_ID")
     monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+    reader = cloud.operator_token("rita@contoso.example", ["xtenant.read"])
 
-    status, body = await call_health()
+    status, body = await call_health(reader)
 
     assert status == 503
-    assert "missing APP_CLIENT_ID" in str(body["settings"])
+    assert body["error"]["code"] == "unavailable"  # type: ignore[index]
+    assert "APP_CLIENT_ID" not in json.dumps(body)  # no token can be checked: nothing is told
+    assert "missing APP_CLIENT_ID" in caplog.text

@@ -295,13 +295,14 @@ async def test_put_tenant_refuses_bad_input(
     assert problem in response.json()["error"]["message"]
 
 
-async def test_health_answers_ok_and_every_endpoint_needs_the_function_key(stack: Stack) -> None:
+async def test_health_answers_ok_and_every_endpoint_needs_a_bearer_token(stack: Stack) -> None:
     health = await stack.call("GET", "/api/health")
     anonymous = await httpx.AsyncClient(base_url=stack.host.http_base_url).get("/api/runs")
 
     assert health.status_code == 200
     assert health.json()["status"] == "ok"
     assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == "Bearer"
 
 
 async def test_jobs_endpoint_lists_each_job_with_its_params_schema(stack: Stack) -> None:

@@ -13,6 +13,7 @@ import shared.errors as errors
 import shared.messages
 import shared.onboarding
 import shared.tenants
+from shared.auth.roles import Role
 from shared.graph import GRAPH_ERROR_CODES
 from shared.jobs import JOBS
 from shared.tenants import Breaker, HealthStatus
@@ -21,7 +22,14 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 #: Modules that define XtenantError subclasses beyond shared.errors (imported: subclasses loaded).
 _ERROR_MODULES = (shared.messages, shared.onboarding, shared.tenants)
-GUIDES = ("deploying.md", "onboarding.md", "permissions.md", "troubleshooting.md", "operations.md")
+GUIDES = (
+    "deploying.md",
+    "onboarding.md",
+    "permissions.md",
+    "troubleshooting.md",
+    "operations.md",
+    "security.md",
+)
 DECISIONS = DOCS / "decisions.md"
 #: The sections of docs/decisions.md, by anchor: code cites them as `docs/decisions.md#<anchor>`.
 DECISION_ANCHORS = (
@@ -83,6 +91,20 @@ def test_the_permissions_table_lists_each_jobs_permissions() -> None:
         assert len(why) > 20, f"{job} {permission}: say why"
 
     assert documented == {name: list(job.permissions) for name, job in JOBS.items()}
+
+
+def test_the_security_roles_table_lists_every_app_role() -> None:
+    rows = table_rows((DOCS / "security.md").read_text())
+    documented = {r[0].strip("`") for r in rows if r[0].startswith("`xtenant.")}
+
+    assert documented == {role.value for role in Role}
+
+
+def test_no_guide_asks_for_a_function_key() -> None:
+    guides = {name: (DOCS / name).read_text() for name in GUIDES}
+
+    assert [name for name, text in guides.items() if "x-functions-key" in text] == []
+    assert "x-functions-key" not in (ROOT / "README.md").read_text()
 
 
 def test_troubleshooting_covers_every_aadsts_code_the_app_knows() -> None:

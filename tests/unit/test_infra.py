@@ -7,6 +7,7 @@ setting, queue, table, job permission or route fails here rather than at `azd up
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -17,6 +18,8 @@ import pytest
 
 from devtools import infracheck
 from shared import ledger, messages, tenants
+from shared.auth import audit
+from shared.auth.roles import Role
 from shared.jobs import JOBS
 from shared.settings import CLOUDS, AuthMode, Cloud, Settings, SettingsError
 from shared.storage import storage_config
@@ -101,10 +104,16 @@ def test_every_setting_the_app_requires_is_set_by_the_template() -> None:
     required = required_settings()
     declared = set(app_settings())
 
-    assert {"APP_CLIENT_ID", "AZURE_CLIENT_ID"} <= required  # the derivation works
+    assert {"APP_CLIENT_ID", "AZURE_CLIENT_ID", "AZURE_TENANT_ID", "XTENANT_PUBLIC_URL"} <= required
     assert required - PLATFORM_SETTINGS <= declared
     assert {"AZURE_CLOUD", "XTENANT_AUTH_MODE", "SCHEDULE"} <= declared
     assert app_settings()["XTENANT_AUTH_MODE"] == AuthMode.MANAGED_IDENTITY.value
+
+
+def test_the_local_settings_sample_names_every_setting_the_app_requires() -> None:
+    sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+
+    assert required_settings() <= set(sample)
 
 
 def test_every_app_setting_a_trigger_binds_is_set_by_the_template() -> None:
@@ -142,7 +151,7 @@ def test_the_storage_account_refuses_keys_and_old_tls() -> None:
 
 def test_queues_and_tables_are_the_ones_the_code_uses() -> None:
     assert main_variable("queueNames") == [messages.QUEUE, messages.POISON_QUEUE]
-    assert main_variable("tableNames") == [tenants.TABLE, ledger.TABLE]
+    assert main_variable("tableNames") == [tenants.TABLE, ledger.TABLE, audit.TABLE]
 
 
 def test_each_jobs_graph_permissions_match_the_job_in_code() -> None:
@@ -215,6 +224,64 @@ def test_the_app_registration_is_multi_tenant_with_the_managed_identity_as_its_c
     assert credential["subject"] == "managedIdentityPrincipalId"
     assert credential["audiences"] == ["tokenExchangeAudience"]
     assert resources["servicePrincipal"]["type"] == "Microsoft.Graph/servicePrincipals"
+
+
+def test_the_home_tenant_and_the_public_url_come_from_the_deployment() -> None:
+    settings = bicep("main.bicep")["modules"]["appSettings"]["config"]["params"]
+
+    assert app_settings()["AZURE_TENANT_ID"] == "homeTenantId"
+    assert app_settings()["XTENANT_PUBLIC_URL"] == "publicUrl"
+    assert settings["homeTenantId"]["operator"]["operands"] == {
+        "operand_1": {"function": {"type": "tenant"}},
+        "operand_2": "tenantId",
+    }
+    assert settings["publicUrl"] == "publicUrl"
+    assert main_variable("publicUrl") == "https://${functionApp.outputs.defaultHostName}"
+
+
+def app_registration() -> dict[str, Any]:
+    return bicep("modules/appregistration.bicep")
+
+
+def test_the_app_roles_are_the_roles_the_code_checks_for_users_and_applications() -> None:
+    registration = app_registration()
+    roles = registration["variables"]["operatorRoles"]["value"]
+    each = registration["variables"]["appRoles"]["value"]["config"]["function"]["parameters"]
+    app = registration["resources"]["app"]["config"]
+
+    assert [r["value"] for r in roles] == [role.value for role in Role]
+    assert all(_GUID.match(r["id"]) for r in roles)
+    assert len({r["id"] for r in roles}) == len(roles)
+    assert each["arg_2"] == {"allowedMemberTypes": ["User", "Application"], "isEnabled": True}
+    assert app["appRoles"] == "appRoles"
+
+
+def test_operators_get_v2_tokens_through_the_azure_cli_for_api_client_id() -> None:
+    registration = app_registration()
+    variables = registration["variables"]
+    api = variables["operatorApi"]["value"]
+    access = registration["resources"]["operatorApiAccess"]["config"]
+    extra = access["api"]["function"]["parameters"]
+
+    assert api["requestedAccessTokenVersion"] == 2
+    assert api["oauth2PermissionScopes"][0]["value"] == "user_impersonation"
+    assert registration["resources"]["app"]["config"]["api"] == "operatorApi"
+    assert access["uniqueName"]["operator"]["operands"] == {
+        "operand_1": "app",
+        "operand_2": "uniqueName",
+    }
+    assert access["identifierUris"] == ["api://${app.appId}"]
+    assert extra["arg_1"] == "operatorApi"
+    assert extra["arg_2"]["preAuthorizedApplications"] == [
+        {"appId": "azureCliAppId", "delegatedPermissionIds": ["operatorScopeId"]}
+    ]
+    assert variables["azureCliAppId"]["value"] == "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+
+
+def test_only_callers_assigned_a_role_get_a_token_for_the_api() -> None:
+    principal = app_registration()["resources"]["servicePrincipal"]["config"]
+
+    assert principal["appRoleAssignmentRequired"] is True
 
 
 def test_the_redirect_uri_is_the_apps_consent_callback_route() -> None:
@@ -376,6 +443,35 @@ def test_the_national_cloud_script_federates_the_identity_with_that_clouds_issue
     assert f'"issuer":"https://{issuer_host}/{HOME_TENANT}/v2.0"' in credential
     assert f'"subject":"{MI_PRINCIPAL}"' in credential
     assert f'"audiences":["{audience}"]' in credential
+    assert f"ad sp update --id {app_id} --set appRoleAssignmentRequired=true" in calls
+
+
+def test_the_national_cloud_script_sets_up_the_operators_api_as_the_bicep_does(
+    tmp_path: Path,
+) -> None:
+    code, calls = run_national_cloud_script(
+        tmp_path,
+        "AzureUSGovernment",
+        *("--cloud", "usgov", "--app-name", "xtenant", "--mi-principal-id", MI_PRINCIPAL),
+        *("--home-tenant", HOME_TENANT),
+    )
+    patches = [c for c in calls if c.startswith("rest --method PATCH ")]
+    roles = app_registration()["variables"]["operatorRoles"]["value"]
+    scope_id = app_registration()["variables"]["operatorScopeId"]["value"]
+
+    assert code == 0
+    assert len(patches) == 2
+    assert "https://graph.microsoft.us/v1.0/applications(appId=" in patches[0]
+    assert '"identifierUris":["api://44444444-4444-4444-4444-444444444444"]' in patches[0]
+    assert '"requestedAccessTokenVersion":2' in patches[0]
+    for role in roles:
+        assert f'"id":"{role["id"]}","value":"{role["value"]}"' in patches[0]
+    assert '"allowedMemberTypes":["User","Application"]' in patches[0]
+    assert '"preAuthorizedApplications"' not in patches[0]
+    assert (
+        '"preAuthorizedApplications":[{"appId":"04b07795-8ddb-461a-bbee-02f9e1bf7b46",'
+        f'"delegatedPermissionIds":["{scope_id}"]}}]' in patches[1]
+    )
 
 
 def test_the_national_cloud_script_stops_when_az_is_signed_in_to_another_cloud(

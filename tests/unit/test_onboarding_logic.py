@@ -1,5 +1,5 @@
-"""Onboarding's pure parts: the consent URL, the public base URL, the token's roles, the choice
-of the check's Graph read, and the escaped pages."""
+"""Onboarding's pure parts: the consent URL, the token's roles, the choice of the check's Graph
+read, and the callback's pages."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shared.errors import ConsentMissing
 from shared.jobs import JOBS
-from shared.onboarding import public_base_url
-from shared.onboarding_check import CheckResult, choose_probe, missing_per_job, token_roles
-from shared.onboarding_pages import callback_page, invalid_state_page
+from shared.onboarding_check import choose_probe, missing_per_job, token_roles
+from shared.onboarding_pages import HtmlPage, done_page, not_completed_page
 from shared.settings import Settings
 
 APP = "11111111-1111-1111-1111-111111111111"
@@ -30,6 +28,8 @@ def jwt_with(claims: dict[str, object]) -> str:
 def settings(cloud: str = "public") -> Settings:
     env = {
         "APP_CLIENT_ID": APP,
+        "AZURE_TENANT_ID": "33333333-3333-3333-3333-333333333333",
+        "XTENANT_PUBLIC_URL": "https://func-x.azurewebsites.net",
         "AZURE_CLIENT_ID": "22222222-2222-2222-2222-222222222222",
         "IDENTITY_ENDPOINT": "http://127.0.0.1:1/msi/token",
         "IDENTITY_HEADER": "x",
@@ -61,19 +61,6 @@ def test_the_consent_url_is_the_v2_admin_consent_endpoint_of_the_cloud(
         "redirect_uri": ["https://h/cb"],
         "state": ["s"],
     }
-
-
-@pytest.mark.parametrize(
-    ("seen", "public"),
-    [
-        ("http://func-x.azurewebsites.net", "https://func-x.azurewebsites.net"),
-        ("https://func-x.azurewebsites.net/", "https://func-x.azurewebsites.net"),
-        ("http://127.0.0.1:7071", "http://127.0.0.1:7071"),
-        ("http://localhost:7071", "http://localhost:7071"),
-    ],
-)
-def test_the_redirect_uri_is_https_except_on_loopback(seen: str, public: str) -> None:
-    assert public_base_url(seen) == public
 
 
 def test_token_roles_are_read_from_the_payload_and_unreadable_tokens_give_none() -> None:
@@ -116,21 +103,22 @@ def test_missing_permissions_are_listed_per_job() -> None:
     }
 
 
-def test_pages_escape_everything_they_show() -> None:
-    declined = callback_page(declined=("<i>x</i>", "AADSTS65004: <script>alert(1)</script>"))
-    failed = callback_page(
-        result=CheckResult(
-            "t<1>",
-            False,
-            error=ConsentMissing("<b>no</b>", remediation="go to <a href=x>here</a>"),
-        )
-    )
-    invalid = invalid_state_page(ConsentMissing("bad & <state>"))
+def test_the_callback_has_two_fixed_pages_that_name_nothing() -> None:
+    done, not_done = done_page(), not_completed_page()
 
-    for page in (declined, failed, invalid):
-        assert "<script>" not in page.html()
-        assert "<b>" not in page.html()
-        assert "<a href" not in page.html()
-    assert "&lt;script&gt;" in declined.html()
-    assert invalid.status == 400
-    assert declined.headers["Referrer-Policy"] == "no-referrer"
+    assert (done.status, not_done.status) == (200, 400)
+    assert done.details == not_done.details == ()
+    assert "contact your provider" in not_done.html()
+    assert done.headers["Referrer-Policy"] == "no-referrer"
+    assert done.headers["Cache-Control"] == "no-store"
+
+
+def test_pages_escape_everything_they_show() -> None:
+    page = HtmlPage(
+        400, "<b>title</b>", ("AADSTS65004: <script>alert(1)</script>",), (("k", "<a href=x>"),)
+    )
+
+    assert "<script>" not in page.html()
+    assert "<b>" not in page.html()
+    assert "<a href" not in page.html()
+    assert "&lt;script&gt;" in page.html()

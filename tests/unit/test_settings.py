@@ -11,11 +11,16 @@ from shared.settings import DEFAULT_SCHEDULE, AuthMode, Cloud, Settings, Setting
 APP = "11111111-1111-1111-1111-111111111111"
 MI = "22222222-2222-2222-2222-222222222222"
 TENANT = "33333333-3333-3333-3333-333333333333"
+#: What every auth mode needs besides its credential.
+COMMON = {
+    "APP_CLIENT_ID": APP,
+    "AZURE_TENANT_ID": TENANT,
+    "XTENANT_PUBLIC_URL": "https://func-x.azurewebsites.net",
+}
 
 
 def mi_env(**overrides: str) -> dict[str, str]:
-    env = {
-        "APP_CLIENT_ID": APP,
+    env = COMMON | {
         "AZURE_CLIENT_ID": MI,
         "IDENTITY_ENDPOINT": "http://127.0.0.1:1/msi/token",
         "IDENTITY_HEADER": "per-run-value",
@@ -92,7 +97,9 @@ def test_every_missing_and_invalid_setting_is_reported_in_one_error() -> None:
     assert "missing IDENTITY_HEADER" in message
     assert "AZURE_AUTHORITY_HOST must be an https:// URL" in message
     assert "GRAPH_ENDPOINT must be an https:// URL" in message
-    assert len(caught.value.problems) == 7
+    assert "missing AZURE_TENANT_ID" in message
+    assert "missing XTENANT_PUBLIC_URL" in message
+    assert len(caught.value.problems) == 9
 
 
 def test_unknown_auth_mode_is_reported_with_the_choices() -> None:
@@ -101,7 +108,7 @@ def test_unknown_auth_mode_is_reported_with_the_choices() -> None:
 
 
 def test_certificate_mode_needs_a_readable_certificate_file(tmp_path: Path) -> None:
-    env = {"APP_CLIENT_ID": APP, "XTENANT_AUTH_MODE": "certificate"}
+    env = COMMON | {"XTENANT_AUTH_MODE": "certificate"}
 
     with pytest.raises(SettingsError, match="missing XTENANT_CERTIFICATE_PATH"):
         Settings.from_env(env)
@@ -118,7 +125,7 @@ def test_certificate_mode_needs_a_readable_certificate_file(tmp_path: Path) -> N
 def test_secret_mode_never_shows_the_secret_in_repr_or_errors() -> None:
     value = "do-not-print-" + "x" * 20
     settings = Settings.from_env(
-        {"APP_CLIENT_ID": APP, "XTENANT_AUTH_MODE": "secret", "XTENANT_CLIENT_SECRET": value}
+        COMMON | {"XTENANT_AUTH_MODE": "secret", "XTENANT_CLIENT_SECRET": value}
     )
 
     assert settings.client_secret is not None
@@ -189,6 +196,51 @@ def test_a_bad_schedule_is_reported_with_every_other_problem() -> None:
 
     assert any(p.startswith("SCHEDULE must be a six-field NCRONTAB") for p in caught.value.problems)
     assert any(p.startswith("missing APP_CLIENT_ID") for p in caught.value.problems)
+
+
+def test_operator_tokens_come_from_the_home_tenant_for_this_app() -> None:
+    settings = Settings.from_env(mi_env(AZURE_TENANT_ID=TENANT.upper()))
+
+    assert settings.home_tenant_id == TENANT
+    assert settings.operator_token_issuer == f"https://login.microsoftonline.com/{TENANT}/v2.0"
+    assert settings.operator_token_audiences == (APP, f"api://{APP}")
+    assert settings.openid_configuration_url == (
+        f"https://login.microsoftonline.com/{TENANT}/v2.0/.well-known/openid-configuration"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://func-x.azurewebsites.net/", "https://func-x.azurewebsites.net"),
+        ("http://127.0.0.1:7071", "http://127.0.0.1:7071"),
+        ("http://localhost:7071/", "http://localhost:7071"),
+    ],
+)
+def test_the_public_url_is_https_or_loopback_http(url: str, kept: str) -> None:
+    assert Settings.from_env(mi_env(XTENANT_PUBLIC_URL=url)).public_url == kept
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://func-x.azurewebsites.net",
+        "https://func-x.azurewebsites.net/api",
+        "https://func-x.azurewebsites.net?x=1",
+        "func-x.azurewebsites.net",
+    ],
+)
+def test_a_public_url_that_is_not_https_or_has_a_path_is_reported(url: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Settings.from_env(mi_env(XTENANT_PUBLIC_URL=url))
+
+    [problem] = caught.value.problems
+    assert problem.startswith("XTENANT_PUBLIC_URL must be https://<host>")
+
+
+def test_the_home_tenant_must_be_a_guid() -> None:
+    with pytest.raises(SettingsError, match="AZURE_TENANT_ID must be a GUID"):
+        Settings.from_env(mi_env(AZURE_TENANT_ID="contoso.onmicrosoft.com"))
 
 
 @pytest.mark.parametrize("raw", ["0", "91", "seven", "-1"])

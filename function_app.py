@@ -15,7 +15,7 @@ import logging
 
 import azure.functions as func
 
-from shared import api, logcontext, messages, onboarding, pipeline, tenant_api
+from shared import api, logcontext, messages, onboarding, pipeline, tenant_api, worker
 from shared.auth.guard import Caller, Gate
 from shared.auth.roles import Role
 from shared.services import Services
@@ -69,7 +69,7 @@ async def scheduled_run(timer: func.TimerRequest) -> None:
 @app.queue_trigger(arg_name="msg", queue_name=messages.QUEUE, connection="AzureWebJobsStorage")
 async def tenant_job(msg: func.QueueMessage) -> None:
     body = msg.get_body().decode("utf-8", errors="replace")
-    await pipeline.process_message(await services(), body, message_id=msg.id or "")
+    await worker.process_message(await services(), body, message_id=msg.id or "")
 
 
 @app.queue_trigger(
@@ -77,7 +77,7 @@ async def tenant_job(msg: func.QueueMessage) -> None:
 )
 async def tenant_job_poison(msg: func.QueueMessage) -> None:
     body = msg.get_body().decode("utf-8", errors="replace")
-    await pipeline.process_poison(await services(), body, message_id=msg.id or "")
+    await worker.process_poison(await services(), body, message_id=msg.id or "")
 
 
 def _respond(response: api.ApiResponse) -> func.HttpResponse:

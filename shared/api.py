@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.auth.audit import MAX_PAGE as MAX_AUDIT_PAGE
@@ -213,16 +213,16 @@ async def health(services: Services) -> ApiResponse:
     """Settings valid and storage reachable; never touches a tenant."""
     try:
         await services.registry.list()
+        outage = await services.app_breaker.outage(datetime.now(UTC))
     except Exception as exc:  # report, do not raise: this is the endpoint that says what is wrong
         return unhealthy(storage=type(exc).__name__)
-    return ApiResponse(
-        200,
-        {
-            "status": "ok",
-            "auth_mode": services.settings.auth_mode.value,
-            "cloud": services.settings.cloud.value,
-        },
-    )
+    body: dict[str, Any] = {
+        "status": "ok" if outage is None else "degraded",
+        "auth_mode": services.settings.auth_mode.value,
+        "cloud": services.settings.cloud.value,
+        "app": {"status": "ok"} if outage is None else outage.as_record(),
+    }
+    return ApiResponse(200, body)
 
 
 _AUDIT_FILTERS = ("principal", "tenant", "limit", "cursor")

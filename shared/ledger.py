@@ -30,6 +30,7 @@ FINAL = frozenset(
         Status.FAILED,
         Status.SKIPPED,
         Status.NOT_LICENSED,
+        Status.BLOCKED,
     }
 )
 SUCCEEDED = frozenset({Status.CHANGED, Status.NO_CHANGES, Status.PLANNED, Status.NOT_LICENSED})
@@ -68,15 +69,6 @@ class RowSpec:
     tenant_name: str = ""
 
 
-@dataclass(frozen=True)
-class Claim:
-    """What the worker learns when it claims a row: go ahead, or it already finished."""
-
-    proceed: bool
-    attempts: int
-    status: Status
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -88,11 +80,12 @@ def _text(value: Any) -> str:
 
 def _error_fields(error: XtenantError | None) -> dict[str, Any]:
     if error is None:
-        return {"error_class": "", "message": "", "remediation": ""}
+        return {"error_class": "", "message": "", "remediation": "", "app_wide": False}
     return {
         "error_class": error.error_class,
         "message": error.message[:2000],
         "remediation": error.remediation[:2000],
+        "app_wide": error.app_wide,
     }
 
 
@@ -146,6 +139,7 @@ class Ledger:
                 "tenant_name": r.tenant_name[:256],
                 "job": r.job,
                 "mode": r.mode.value,
+                "origin": origin.value,
                 "params": _text(r.params),
                 "status": Status.QUEUED.value,
                 "attempts": 0,
@@ -157,37 +151,6 @@ class Ledger:
             await self.table.submit_transaction(
                 [("upsert", e) for e in entities[start : start + 100]]
             )
-
-    async def claim(self, run_id: str, tenant_id: str, job: str) -> Claim:
-        """Mark the row running (attempts + 1), unless it already finished (a redelivery)."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        key = row_key(tenant_id, job)
-        entity: dict[str, Any]
-        try:
-            entity = dict(await self.table.get_entity(run_id, key))
-        except ResourceNotFoundError:
-            entity = {
-                "PartitionKey": run_id,
-                "RowKey": key,
-                "tenant_id": tenant_id,
-                "job": job,
-                "attempts": 0,
-                "status": Status.QUEUED.value,
-            }
-        status = Status(entity.get("status", Status.QUEUED.value))
-        attempts = int(entity.get("attempts", 0))
-        if status in FINAL:
-            return Claim(False, attempts, status)
-        await self.table.upsert_entity(
-            {
-                **dict(entity),
-                "status": Status.RUNNING.value,
-                "attempts": attempts + 1,
-                "started_at": _now(),
-            }
-        )
-        return Claim(True, attempts + 1, Status.RUNNING)
 
     async def finish(self, run_id: str, result: TenantResult) -> None:
         await self._merge(
@@ -205,31 +168,30 @@ class Ledger:
                 "retries": result.retries,
                 "waited_s": round(result.waited_s, 3),
                 "finished_at": _now(),
+                "running_until": "",
                 **_error_fields(result.error),
             },
         )
 
     async def will_retry(self, run_id: str, tenant_id: str, job: str, error: XtenantError) -> None:
         """A transient failure: back to `queued` with the error, for the redelivery to pick up."""
-        await self._merge(
-            run_id, tenant_id, job, {"status": Status.QUEUED.value, **_error_fields(error)}
-        )
+        fields = {"status": Status.QUEUED.value, "running_until": "", **_error_fields(error)}
+        await self._merge(run_id, tenant_id, job, fields)
 
-    async def fail(self, run_id: str, tenant_id: str, job: str, error: XtenantError) -> None:
-        await self._merge(
-            run_id,
-            tenant_id,
-            job,
-            {"status": Status.FAILED.value, "finished_at": _now(), **_error_fields(error)},
-        )
+    async def requeue(self, run_id: str, tenant_id: str, job: str) -> None:
+        """Give a claimed row back untouched (its apply lock is held by another run)."""
+        fields = {"status": Status.QUEUED.value, "running_until": ""}
+        await self._merge(run_id, tenant_id, job, fields)
+
+    async def end(
+        self, run_id: str, tenant_id: str, job: str, status: Status, error: XtenantError
+    ) -> None:
+        """End a row that did not run to completion, with the reason."""
+        fields = {"status": status.value, "finished_at": _now(), **_error_fields(error)}
+        await self._merge(run_id, tenant_id, job, fields | {"running_until": ""})
 
     async def skip(self, run_id: str, tenant_id: str, job: str, error: XtenantError) -> None:
-        await self._merge(
-            run_id,
-            tenant_id,
-            job,
-            {"status": Status.SKIPPED.value, "finished_at": _now(), **_error_fields(error)},
-        )
+        await self.end(run_id, tenant_id, job, Status.SKIPPED, error)
 
     async def record_bad_message(self, message_id: str, body: str, error: XtenantError) -> None:
         """Kept apart (and in its run, when the run id could be read), never retried."""

@@ -12,24 +12,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.errors import DeliveriesExhausted, TenantSkipped, XtenantError
 from shared.ids import new_run_id
-from shared.ledger import FINAL, RowSpec
-from shared.logcontext import job_context
-from shared.messages import QUEUE, BadMessage, TenantJobMessage
-from shared.results import Mode, RunOrigin, Status
-from shared.runner import run_tenant_job
+from shared.ledger import RowSpec
+from shared.messages import QUEUE, TenantJobMessage
+from shared.results import Mode, RunOrigin
 from shared.services import Services
-from shared.tenants import Health, HealthStatus, Tenant
+from shared.tenants import Tenant
 
 log = logging.getLogger(__name__)
 
 #: How many queue sends run at once while fanning out a large run.
 _ENQUEUE_CONCURRENCY = 32
-
-
-class RetryLater(Exception):
-    """Raised to the host so it redelivers the message (a transient failure, budget spent)."""
 
 
 @dataclass(frozen=True)
@@ -108,104 +101,3 @@ async def _start(
     await asyncio.gather(*(send(m) for m in messages))
     log.info("run %s started: %d messages on %s", run_id, len(messages), QUEUE)
     return RunStarted(run_id, len(messages))
-
-
-async def process_message(services: Services, body: str, *, message_id: str) -> Status:
-    """The queue worker: one message, one tenant, one job. Returns the row's final status.
-
-    Raises RetryLater for a transient failure, so the host redelivers (and, after
-    maxDequeueCount, moves the message to the poison queue).
-    """
-    try:
-        message = TenantJobMessage.parse(body)
-    except BadMessage as bad:
-        log.warning("dropping bad message %s: %s", message_id, bad.message)
-        await services.ledger.record_bad_message(message_id, body, bad)
-        return Status.FAILED
-    with job_context(message.run_id, message.tenant_id, message.job):
-        return await _work(services, message)
-
-
-async def _work(services: Services, message: TenantJobMessage) -> Status:
-    ledger = services.ledger
-    claim = await ledger.claim(message.run_id, message.tenant_id, message.job)
-    if not claim.proceed:
-        log.info("already %s: skipping redelivered message", claim.status.value)
-        return claim.status
-    now = datetime.now(UTC)
-    refused = await services.registry.refusal(
-        message.tenant_id, message.job, scheduled=message.scheduled, now=now
-    )
-    if refused is not None:
-        await ledger.skip(message.run_id, message.tenant_id, message.job, _skip_reason(refused))
-        log.info("skipped: tenant is %s", refused.status.value)
-        return Status.SKIPPED
-    result = await run_tenant_job(
-        services.pool,
-        tenant_id=message.tenant_id,
-        job=message.job,
-        mode=message.mode,
-        params=message.params,
-    )
-    failed = result.status is Status.FAILED
-    await services.registry.record(
-        message.tenant_id, message.job, result.error if failed else None, now=now
-    )
-    if result.retryable:
-        assert result.error is not None
-        await ledger.will_retry(message.run_id, message.tenant_id, message.job, result.error)
-        log.warning("transient failure, the message will be redelivered: %s", result.error)
-        raise RetryLater(result.error.message)
-    await ledger.finish(message.run_id, result)
-    log.info(
-        "%s: %d planned, %d applied",
-        result.status.value,
-        result.changes_planned,
-        result.changes_applied,
-    )
-    return result.status
-
-
-def _skip_reason(health: Health) -> XtenantError:
-    last = health.last_error or {}
-    until = health.quarantined_until.isoformat() if health.quarantined_until else ""
-    return TenantSkipped(
-        health.status.value,
-        f"tenant is {health.status.value}"
-        + (f" until {until}" if until else "")
-        + (f"; last error: {last.get('message')}" if last.get("message") else ""),
-        remediation=QUARANTINED
-        if health.status is HealthStatus.QUARANTINED
-        else str(last.get("remediation") or ""),
-    )
-
-
-#: What a row skipped by a quarantine tells the operator (not the transient error's own text).
-QUARANTINED = (
-    "Nothing now: after repeated transient failures the tenant waits out its cool-down; then "
-    "one trial run decides, and a success heals it. Run the tenant again later (or check it: "
-    "POST /api/tenants/{id}/check); if the last error repeats, fix what it names."
-)
-
-
-async def process_poison(services: Services, body: str, *, message_id: str) -> None:
-    """A message that kept failing: its row becomes `failed` with the last error it recorded."""
-    try:
-        message = TenantJobMessage.parse(body)
-    except BadMessage as bad:
-        await services.ledger.record_bad_message(message_id, body, bad)
-        return
-    with job_context(message.run_id, message.tenant_id, message.job):
-        row = await services.runs.get_row(message.run_id, message.tenant_id, message.job) or {}
-        if Status(row.get("status", Status.QUEUED.value)) in FINAL:
-            return  # it finished after all (a late success raced the poisoning)
-        last = row.get("message") or "no error recorded"
-        error = DeliveriesExhausted(
-            row.get("error_class") or "poisoned",
-            f"gave up after {row.get('attempts', '?')} attempts; last error: {last}",
-            tenant_id=message.tenant_id,
-            remediation=row.get("remediation")
-            or "Re-run the tenant when the cause is fixed (POST /api/runs).",
-        )
-        await services.ledger.fail(message.run_id, message.tenant_id, message.job, error)
-        log.error("poisoned: %s", error.message)

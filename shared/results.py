@@ -48,6 +48,8 @@ class Status(enum.StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     NOT_LICENSED = "not_licensed"
+    #: ended by an app-wide outage (the app's own identity), not by anything of the tenant's
+    BLOCKED = "blocked"
 
 
 @dataclass

@@ -56,6 +56,7 @@ def row_view(entity: dict[str, Any]) -> dict[str, Any]:
         "error_class": entity.get("error_class") or None,
         "message": entity.get("message") or None,
         "remediation": entity.get("remediation") or None,
+        "app_wide": bool(entity.get("app_wide", False)),
         "attempts": entity.get("attempts", 0),
         "queued_at": entity.get("queued_at"),
         "started_at": entity.get("started_at"),

@@ -11,14 +11,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from shared.app_health import AppBreaker
 from shared.auth.audit import TABLE as AUDIT_TABLE
 from shared.auth.audit import AuditTrail
 from shared.auth.tokens import OperatorTokens
+from shared.claims import Claims
 from shared.consent_states import ConsentStates
 from shared.graph import GraphPool
 from shared.identity import TenantCredentialCache
 from shared.ledger import TABLE as RUNS_TABLE
 from shared.ledger import Ledger
+from shared.locks import ApplyLocks
 from shared.messages import QUEUE
 from shared.run_views import RunViews
 from shared.settings import Settings
@@ -43,6 +46,9 @@ class Services:
     queue: QueueClient
     operator_tokens: OperatorTokens
     audit: AuditTrail
+    claims: Claims
+    locks: ApplyLocks
+    app_breaker: AppBreaker
     _ready: bool = field(default=False, repr=False)
 
     @classmethod
@@ -66,6 +72,9 @@ class Services:
             queue=storage.queue(QUEUE),
             operator_tokens=OperatorTokens(settings),
             audit=AuditTrail(storage.table(AUDIT_TABLE)),
+            claims=Claims(runs_table),
+            locks=ApplyLocks(tenants_table),
+            app_breaker=AppBreaker(tenants_table),
         )
 
     async def ready(self) -> Services:

@@ -104,6 +104,7 @@ _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 #: The scheduled run's default, as in local.settings.sample.json and infra/main.bicep: 02:00 UTC.
 DEFAULT_SCHEDULE = "0 0 2 * * *"
 DEFAULT_CONSENT_LINK_DAYS = 7
+DEFAULT_LEASE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,9 @@ class Settings:
     schedule: str = DEFAULT_SCHEDULE
     #: how long an admin-consent link works: customer admins answer over days, not minutes
     consent_link_days: int = DEFAULT_CONSENT_LINK_DAYS
+    #: a worker's claim on a row (and its apply lock) lasts this long unless renewed; a worker
+    #: that dies frees its row after at most this long
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
 
     @property
     def operator_token_issuer(self) -> str:
@@ -304,6 +308,9 @@ class _Loader:
             schedule=self.schedule(),
             consent_link_days=self.whole_number(
                 "XTENANT_CONSENT_LINK_DAYS", DEFAULT_CONSENT_LINK_DAYS, low=1, high=90
+            ),
+            lease_seconds=self.whole_number(
+                "XTENANT_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, low=5, high=600
             ),
         )
         if self.problems:

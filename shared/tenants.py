@@ -263,8 +263,15 @@ class TenantRegistry:
         """An admin brings a deleted tenant back (PUT): links and callbacks may register it."""
         await self.table.delete_entity(_TOMBSTONES, validate_tenant_id(tenant_id))
 
+    async def read(self, tenant_id: str) -> Stored | None:
+        """The registered tenant with the version it was read at; None if not registered."""
+        entity = await self._entity(tenant_id)
+        if entity is None:
+            return None
+        return Stored(from_entity(dict(entity)), str(entity.metadata["etag"]))
+
     async def refusal(
-        self, tenant_id: str, job: str, *, scheduled: bool, now: datetime
+        self, stored: Stored, job: str, *, scheduled: bool, now: datetime
     ) -> Health | None:
         """The health that refuses a job now, or None when the job may run.
 
@@ -277,10 +284,7 @@ class TenantRegistry:
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError
 
-        entity = await self._entity(tenant_id)
-        if entity is None:
-            return None  # run by id without registration: no breaker to consult
-        tenant = from_entity(dict(entity))
+        tenant = from_entity(to_entity(stored.tenant))  # a copy: `stored` stays as read
         health = tenant.health
         if not health.admits(scheduled=scheduled, now=now):
             return health
@@ -292,28 +296,34 @@ class TenantRegistry:
         health.quarantined_until = now + self.breaker.cooldown  # the trial holds the others
         try:
             await self.table.update_entity(
-                to_entity(tenant),
-                etag=entity.metadata["etag"],
-                match_condition=MatchConditions.IfNotModified,
+                to_entity(tenant), etag=stored.etag, match_condition=MatchConditions.IfNotModified
             )
         except ResourceModifiedError:
             return health  # another message took the trial
         return None
 
     async def record(
-        self, tenant_id: str, job: str | None, error: XtenantError | None, *, now: datetime
+        self,
+        tenant_id: str,
+        job: str | None,
+        error: XtenantError | None,
+        *,
+        now: datetime,
+        stored: Stored | None = None,
     ) -> None:
         """Update health after a job (or, with `job` None, a connection check).
 
         Success closes the tenant's breaker and clears the job's own health; a missing
-        permission marks only that job; other failures count against the tenant.
+        permission marks only that job; other failures count against the tenant. Nothing is
+        written when nothing changes (a success on a healthy tenant), and `stored`, the tenant
+        as read before the job, saves reading it again.
         """
 
         def changed(tenant: Tenant) -> Tenant:
             self._apply(tenant, job, error, now)
             return tenant
 
-        await self._update_health(tenant_id, changed)
+        await self._update_health(tenant_id, changed, stored=stored)
 
     def _apply(
         self, tenant: Tenant, job: str | None, error: XtenantError | None, now: datetime
@@ -342,25 +352,39 @@ class TenantRegistry:
 
         await self._update_health(tenant_id, cleared)
 
-    async def _update_health(self, tenant_id: str, change: Callable[[Tenant], Tenant]) -> None:
-        """Re-read and re-apply `change` until the conditional write wins (unregistered: no-op)."""
+    async def _update_health(
+        self, tenant_id: str, change: Callable[[Tenant], Tenant], *, stored: Stored | None = None
+    ) -> None:
+        """Apply `change` with a conditional write, re-reading after a lost race; no write when
+        nothing changes; nothing for an unregistered tenant."""
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError
 
+        current = stored
         for _ in range(5):
-            entity = await self._entity(tenant_id)
-            if entity is None:
+            if current is None:
+                current = await self.read(tenant_id)
+                if current is None:
+                    return
+            before = to_entity(current.tenant)
+            after = to_entity(change(from_entity(before)))
+            if after == before:
                 return
-            tenant = change(from_entity(dict(entity)))
             try:
                 await self.table.update_entity(
-                    to_entity(tenant),
-                    etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
+                    after, etag=current.etag, match_condition=MatchConditions.IfNotModified
                 )
                 return
             except ResourceModifiedError:
-                continue
+                current = None
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A tenant as read, with the ETag a conditional write of it must match."""
+
+    tenant: Tenant
+    etag: str
 
 
 class ConcurrentChange(XtenantError):

@@ -1,7 +1,7 @@
 """The measured run: `guest-cleanup` in apply mode through the worker's own entry point.
 
 One queue message per tenant (the JSON `start_manual_run` sends) goes to
-`pipeline.process_message`, at most `concurrency` at once, as the Functions host hands a
+`worker.process_message`, at most `concurrency` at once, as the Functions host hands a
 worker its messages: ledger claim, breaker check, `run_tenant_job` (token, Graph read,
 `$batch` of PATCHes), health record, ledger row. Storage is either Azurite (the real service
 emulator, a third process on the same cores) or `MemoryTable` (the same Ledger and
@@ -94,7 +94,7 @@ async def run_xtenant(
     mark: Callable[[str], None],
     big_page_tenant: str | None = None,
 ) -> PhaseResult:
-    from shared.pipeline import process_message
+    from shared.worker import process_message
 
     configure_logging(workdir / f"xtenant-{storage}.log")
     built = services(storage)

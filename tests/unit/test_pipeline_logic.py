@@ -254,12 +254,12 @@ def test_put_refuses_another_tenants_id_and_patch_refuses_read_only_fields() -> 
 
 
 def test_a_row_skipped_by_a_quarantine_says_what_happens_next_not_the_retry_text() -> None:
-    from shared.pipeline import QUARANTINED, _skip_reason
+    from shared.worker import QUARANTINED, skip_reason
 
     transient = errors.TransientError("HTTP 503", remediation=errors.RETRIED)
     health = Health(HealthStatus.QUARANTINED, 3, transient.as_record(), NOW)
 
-    skipped = _skip_reason(health)
+    skipped = skip_reason(health)
 
     assert skipped.error_class == "quarantined"
     assert skipped.remediation == QUARANTINED

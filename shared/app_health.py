@@ -1,0 +1,115 @@
+"""The app-level breaker: failures of the app's own identity pause the work for every tenant.
+
+A managed identity endpoint that does not answer, a federated credential that matches nothing,
+an assertion Entra refuses, a certificate the app does not trust: each hits every tenant at once
+(docs/decisions.md#secretless-token-chain). Counting them against each tenant would quarantine
+every customer because the app itself blipped. Instead the first such failure trips this
+breaker: for `pause` the worker sends its messages back to the queue untouched (no tenant is
+called, no tenant's health changes), and `GET /api/health` names the outage with its
+remediation. After the pause the next message tries again; a success closes the breaker, a
+new app-wide failure extends it. A row whose message runs out of deliveries meanwhile ends
+`blocked` with the app-level error.
+
+The state is one entity in the tenants table, shared by every worker process; each process
+reads it at most every `cache_s` seconds (a message costs no extra storage call).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import XtenantError
+
+if TYPE_CHECKING:
+    from azure.data.tables.aio import TableClient
+
+_PARTITION, _ROW = "app", "identity"
+
+
+@dataclass(frozen=True)
+class AppOutage:
+    """The app-wide failure that pauses the work, until when."""
+
+    until: datetime
+    error: dict[str, Any]
+    since: datetime
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "status": "paused",
+            "until": self.until.isoformat(),
+            "since": self.since.isoformat(),
+            "error": self.error,
+        }
+
+
+class AppBreaker:
+    def __init__(
+        self,
+        table: TableClient,
+        *,
+        pause: timedelta = timedelta(seconds=60),
+        cache_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.table = table
+        self.pause = pause
+        self.cache_s = cache_s
+        self._clock = clock
+        self._cached: AppOutage | None = None
+        self._read_at = float("-inf")
+
+    async def outage(self, now: datetime) -> AppOutage | None:
+        """The outage in force now, or None (after its pause, the next message tries again)."""
+        if self._clock() - self._read_at >= self.cache_s:
+            self._cached = await self._read()
+            self._read_at = self._clock()
+        current = self._cached
+        return current if current is not None and now < current.until else None
+
+    async def trip(self, error: XtenantError, now: datetime) -> AppOutage:
+        """Pause the work for every process; a longer pause already in force stays."""
+        known = await self._read()
+        since = known.since if known is not None else now
+        until = max(now + self.pause, known.until if known is not None else now)
+        outage = AppOutage(until, error.as_record(), since)
+        await self.table.upsert_entity(
+            {
+                "PartitionKey": _PARTITION,
+                "RowKey": _ROW,
+                "until": outage.until.isoformat(),
+                "since": outage.since.isoformat(),
+                "error": json.dumps(outage.error),
+            }
+        )
+        self._cached, self._read_at = outage, self._clock()
+        return outage
+
+    async def recovered(self) -> None:
+        """A tenant job got through: close the breaker if this process saw it open."""
+        if self._cached is None:
+            return
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with contextlib.suppress(ResourceNotFoundError):
+            await self.table.delete_entity(_PARTITION, _ROW)
+        self._cached, self._read_at = None, self._clock()
+
+    async def _read(self) -> AppOutage | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = await self.table.get_entity(_PARTITION, _ROW)
+        except ResourceNotFoundError:
+            return None
+        return AppOutage(
+            datetime.fromisoformat(entity["until"]),
+            json.loads(entity.get("error") or "{}"),
+            datetime.fromisoformat(entity.get("since") or entity["until"]),
+        )

@@ -1,0 +1,256 @@
+"""The queue worker: one message, one (run, tenant, job), acted on at most once.
+
+    parse ─> app paused? ─> the row the run recorded ─> the message says what it says?
+    ─> final already? (done) ─> another delivery holds it? (back off)
+    ─> tenant registered? ─> tenant and job health ─> claim (lease) ─> apply lock (apply only)
+    ─> run the job ─> app-wide failure? (pause the app, come back later; no tenant health)
+    ─> transient? (row queued again, come back later) ─> finish the row ─> tenant health
+
+Storage calls per (tenant, job), when all goes well: read the row, read the tenant, claim,
+finish (plan); plus take and give back the apply lock (apply). The tenant's health is written
+only when it changes; the app breaker is read at most every few seconds per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from shared.claims import RecordedRow, RejectedMessage, Verdict, mismatch, verdict
+from shared.errors import DeliveriesExhausted, TenantSkipped, XtenantError
+from shared.locks import Lock
+from shared.logcontext import job_context
+from shared.messages import BadMessage, TenantJobMessage
+from shared.results import Mode, Status, TenantResult
+from shared.runner import run_tenant_job
+from shared.services import Services
+from shared.tenants import Health, HealthStatus, Stored
+
+log = logging.getLogger(__name__)
+
+
+class RetryLater(Exception):
+    """Raised to the host so it delivers the message again later (it completes nothing)."""
+
+
+async def process_message(services: Services, body: str, *, message_id: str) -> Status:
+    """One message. Returns the row's status; raises RetryLater for "not now, again later"
+    (the host redelivers, and after maxDequeueCount moves it to the poison queue)."""
+    try:
+        message = TenantJobMessage.parse(body)
+    except BadMessage as bad:
+        log.warning("dropping bad message %s: %s", message_id, bad.message)
+        await services.ledger.record_bad_message(message_id, body, bad)
+        return Status.FAILED
+    with job_context(message.run_id, message.tenant_id, message.job):
+        return await _work(services, message, message_id, body)
+
+
+async def _work(
+    services: Services, message: TenantJobMessage, message_id: str, body: str
+) -> Status:
+    now = datetime.now(UTC)
+    outage = await services.app_breaker.outage(now)
+    if outage is not None:
+        raise RetryLater(f"app-wide outage until {outage.until.isoformat()}: not now")
+    row = await services.claims.read(message.run_id, message.tenant_id, message.job)
+    problem = "its run recorded no such row" if row is None else mismatch(row, message)
+    if row is None or problem is not None:
+        rejected = RejectedMessage(problem or "", tenant_id=message.tenant_id)
+        log.warning("message %s %s", message_id, rejected.message)
+        await services.ledger.record_bad_message(message_id, body, rejected)
+        return Status.FAILED
+    state = verdict(row, now)
+    if state is Verdict.DONE:
+        log.info("already %s: a redelivery, nothing to do", row.status.value)
+        return row.status
+    if state is Verdict.BUSY:
+        raise RetryLater("another delivery of this row is running")
+    return await _admitted(services, message, row, now)
+
+
+async def _admitted(
+    services: Services, message: TenantJobMessage, row: RecordedRow, now: datetime
+) -> Status:
+    stored = await services.registry.read(message.tenant_id)
+    if stored is None:
+        return await _skip(services, message, _not_registered(message.tenant_id))
+    refused = await services.registry.refusal(
+        stored, message.job, scheduled=message.scheduled, now=now
+    )
+    if refused is not None:
+        log.info("skipped: %s", refused.status.value)
+        return await _skip(services, message, skip_reason(refused))
+    lease = timedelta(seconds=services.settings.lease_seconds)
+    if not await services.claims.claim(row, now=now, lease_until=now + lease):
+        raise RetryLater("another delivery claimed this row first")
+    async with _apply_lock(services, message, now, lease) as lock:
+        if message.mode is Mode.APPLY and lock is None:
+            await services.ledger.requeue(message.run_id, message.tenant_id, message.job)
+            raise RetryLater("another run is applying this job in this tenant")
+        async with _renewing(services, row, lock, lease):
+            result = await run_tenant_job(
+                services.pool,
+                tenant_id=message.tenant_id,
+                job=message.job,
+                mode=message.mode,
+                params=message.params,
+            )
+        return await _record(services, message, result, stored, now)
+
+
+async def _record(
+    services: Services,
+    message: TenantJobMessage,
+    result: TenantResult,
+    stored: Stored,
+    now: datetime,
+) -> Status:
+    error = result.error if result.status is Status.FAILED else None
+    if error is not None and error.app_wide:
+        await services.app_breaker.trip(error, now)
+        await services.ledger.will_retry(message.run_id, message.tenant_id, message.job, error)
+        log.error("app-wide failure, work paused: %s", error.message)
+        raise RetryLater(error.message)
+    await services.app_breaker.recovered()
+    await services.registry.record(message.tenant_id, message.job, error, now=now, stored=stored)
+    if result.retryable:
+        assert error is not None
+        await services.ledger.will_retry(message.run_id, message.tenant_id, message.job, error)
+        log.warning("transient failure, the message will be redelivered: %s", error)
+        raise RetryLater(error.message)
+    await services.ledger.finish(message.run_id, result)
+    log.info(
+        "%s: %d planned, %d applied",
+        result.status.value,
+        result.changes_planned,
+        result.changes_applied,
+    )
+    return result.status
+
+
+@contextlib.asynccontextmanager
+async def _apply_lock(
+    services: Services, message: TenantJobMessage, now: datetime, lease: timedelta
+) -> AsyncIterator[Lock | None]:
+    """The (tenant, job) apply lock for an apply; None for a plan, or while another holds it."""
+    if message.mode is not Mode.APPLY:
+        yield None
+        return
+    holder = f"{message.run_id}|{message.tenant_id}|{message.job}"
+    lock = await services.locks.acquire(
+        message.tenant_id, message.job, holder=holder, now=now, until=now + lease
+    )
+    try:
+        yield lock
+    finally:
+        if lock is not None:
+            await services.locks.release(lock)
+
+
+@contextlib.asynccontextmanager
+async def _renewing(
+    services: Services, row: RecordedRow, lock: Lock | None, lease: timedelta
+) -> AsyncIterator[None]:
+    """Keep the row's lease (and the lock's) alive while the job runs longer than a third of
+    it; a job that ends sooner costs no renewal."""
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(lease.total_seconds() / 3)
+            until = datetime.now(UTC) + lease
+            await services.claims.renew(row, until)
+            if lock is not None:
+                await services.locks.renew(lock, until)
+
+    task = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+async def _skip(services: Services, message: TenantJobMessage, reason: XtenantError) -> Status:
+    await services.ledger.skip(message.run_id, message.tenant_id, message.job, reason)
+    return Status.SKIPPED
+
+
+def _not_registered(tenant_id: str) -> XtenantError:
+    return TenantSkipped(
+        "tenant_not_registered",
+        f"tenant {tenant_id} is not registered (removed after the run started?): not acted on",
+        tenant_id=tenant_id,
+        remediation="Nothing was done in the tenant. Register it again to include it in runs.",
+    )
+
+
+def skip_reason(health: Health) -> XtenantError:
+    last = health.last_error or {}
+    until = health.quarantined_until.isoformat() if health.quarantined_until else ""
+    return TenantSkipped(
+        health.status.value,
+        f"tenant is {health.status.value}"
+        + (f" until {until}" if until else "")
+        + (f"; last error: {last.get('message')}" if last.get("message") else ""),
+        remediation=QUARANTINED
+        if health.status is HealthStatus.QUARANTINED
+        else str(last.get("remediation") or ""),
+    )
+
+
+#: What a row skipped by a quarantine tells the operator (not the transient error's own text).
+QUARANTINED = (
+    "Nothing now: after repeated transient failures the tenant waits out its cool-down; then "
+    "one trial run decides, and a success heals it. Run the tenant again later (or check it: "
+    "POST /api/tenants/{id}/check); if the last error repeats, fix what it names."
+)
+
+
+async def process_poison(services: Services, body: str, *, message_id: str) -> None:
+    """A message that kept failing: its row ends with the last error it recorded (`blocked`
+    when that was the app's own identity). Never raises: a failure here would only cycle."""
+    try:
+        await _poisoned(services, body, message_id)
+    except Exception:  # the last stop: log it loudly rather than cycle the message
+        log.exception("could not record poisoned message %s", message_id)
+
+
+async def _poisoned(services: Services, body: str, message_id: str) -> None:
+    try:
+        message = TenantJobMessage.parse(body)
+    except BadMessage as bad:
+        await services.ledger.record_bad_message(message_id, body, bad)
+        return
+    with job_context(message.run_id, message.tenant_id, message.job):
+        row = await services.runs.get_row(message.run_id, message.tenant_id, message.job)
+        if row is None:
+            rejected = RejectedMessage("its run recorded no such row", tenant_id=message.tenant_id)
+            await services.ledger.record_bad_message(message_id, body, rejected)
+            return
+        if Status(row["status"]) in _FINAL_STATUSES:
+            return  # it finished after all (a late success raced the poisoning)
+        error = DeliveriesExhausted(
+            row.get("error_class") or "poisoned",
+            f"gave up after {row.get('attempts', '?')} attempts; "
+            f"last error: {row.get('message') or 'no error recorded'}",
+            tenant_id=message.tenant_id,
+            remediation=row.get("remediation")
+            or "Re-run the tenant when the cause is fixed (POST /api/runs).",
+        )
+        blocked = await services.app_breaker.outage(datetime.now(UTC)) is not None
+        await services.ledger.end(
+            message.run_id,
+            message.tenant_id,
+            message.job,
+            Status.BLOCKED if blocked or row.get("app_wide") else Status.FAILED,
+            error,
+        )
+        log.error("poisoned: %s", error.message)
+
+
+_FINAL_STATUSES = frozenset({s for s in Status if s not in (Status.QUEUED, Status.RUNNING)})

@@ -95,7 +95,12 @@ gate: Gate[func.HttpRequest, func.HttpResponse] = Gate(built, respond=_respond)
 @app.route(route="runs", methods=["POST"])
 @gate.requires(Role.PLAN, audit=True)  # apply runs: Role.APPLY too (api.post_run)
 async def post_runs(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
-    return await api.post_run(caller.services, req.get_body(), caller=caller.principal)
+    return await api.post_run(
+        caller.services,
+        req.get_body(),
+        caller=caller.principal,
+        idempotency_key=req.headers.get("Idempotency-Key"),
+    )
 
 
 @app.route(route="runs", methods=["GET"])

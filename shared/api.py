@@ -16,8 +16,10 @@ from shared.auth.audit import AuditQuery, InvalidCursor
 from shared.auth.principal import Principal
 from shared.auth.roles import Role
 from shared.errors import InvalidTenantId
-from shared.ids import InvalidRunId, is_guid, validate_run_id, validate_tenant_id
+from shared.idempotency import InvalidKey, Reservation, check_key
+from shared.ids import InvalidRunId, is_guid, new_run_id, validate_run_id, validate_tenant_id
 from shared.jobs import JOBS, InvalidParams, UnknownJob, get_job
+from shared.messages import params_problem
 from shared.pipeline import start_manual_run
 from shared.results import Mode
 from shared.run_views import MAX_PAGE, InvalidQuery, RunFilter
@@ -64,32 +66,72 @@ def forbidden(role: Role) -> ApiResponse:
     return ApiResponse(403, body, {"WWW-Authenticate": challenge})
 
 
+#: A request body larger than this is refused before it is parsed (413).
+MAX_BODY_BYTES = 1_000_000
+#: Tenants one run may name; the problems listed in one answer.
+MAX_TENANTS_PER_RUN = 10_000
+_MAX_PROBLEMS = 20
+
+
+class BodyTooLarge(ValueError):
+    """A request body over MAX_BODY_BYTES."""
+
+
 def parse_json(body: bytes) -> Any:
-    """The request body as JSON; ValueError when it is not."""
+    """The request body as JSON; ValueError when it is not (BodyTooLarge when it is too big)."""
     if not body:
         raise ValueError("the request needs a JSON body")
+    if len(body) > MAX_BODY_BYTES:
+        raise BodyTooLarge(f"the body is larger than {MAX_BODY_BYTES:,} bytes")
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("the body is not valid JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ValueError("the body is not valid JSON (or nested too deeply)") from None
 
 
-async def post_run(services: Services, body: bytes, *, caller: Principal) -> ApiResponse:
+def json_error(exc: ValueError) -> ApiResponse:
+    if isinstance(exc, BodyTooLarge):
+        return error(413, "body_too_large", str(exc))
+    return error(400, "invalid_json", str(exc))
+
+
+async def post_run(
+    services: Services, body: bytes, *, caller: Principal, idempotency_key: str | None = None
+) -> ApiResponse:
     """POST /api/runs {job, mode, tenants: [...] | "all", params} -> 202 with the run id.
 
-    The route needs the plan role; a run in apply mode needs the apply role too.
+    The route needs the plan role; a run in apply mode needs the apply role too. With an
+    `Idempotency-Key` header, the same key (same caller) within 24 hours returns the same run
+    and sends nothing (shared/idempotency.py).
     """
     try:
         request = parse_json(body)
     except ValueError as exc:
-        return error(400, "invalid_json", str(exc))
+        return json_error(exc)
     if not isinstance(request, dict):
         return error(400, "invalid_request", "the body must be a JSON object")
     if request.get("mode") == Mode.APPLY.value and not caller.may(Role.APPLY):
         return forbidden(Role.APPLY)
     problems, tenants = await _check_run_request(services, request)
     if problems:
-        return error(400, "invalid_request", "the run request is invalid", problems)
+        shown = problems[:_MAX_PROBLEMS]
+        if len(problems) > _MAX_PROBLEMS:
+            shown.append(f"... and {len(problems) - _MAX_PROBLEMS} more")
+        return error(400, "invalid_request", "the run request is invalid", shown)
+    run_id = new_run_id()
+    if idempotency_key is not None:
+        try:
+            reservation = await services.idempotency.reserve(
+                caller=caller.object_id,
+                key=check_key(idempotency_key),
+                request=request,
+                run_id=run_id,
+                now=datetime.now(UTC),
+            )
+        except InvalidKey as exc:
+            return error(400, "invalid_idempotency_key", str(exc))
+        if reservation.replayed:
+            return _replayed(services, reservation)
     started = await start_manual_run(
         services,
         job=request["job"],
@@ -98,13 +140,30 @@ async def post_run(services: Services, body: bytes, *, caller: Principal) -> Api
         params=request.get("params") or {},
         requested_by=caller.display,
         requested_by_id=caller.object_id,
+        run_id=run_id,
     )
     status_url = f"{services.settings.public_url}/api/runs/{started.run_id}"
-    return ApiResponse(
-        202,
-        {"run_id": started.run_id, "messages": started.messages, "status_url": status_url},
-        {"Location": status_url},
-    )
+    answer: dict[str, Any] = {
+        "run_id": started.run_id,
+        "messages": started.messages,
+        "status_url": status_url,
+    }
+    if started.not_queued:
+        answer["not_queued"] = started.not_queued
+    return ApiResponse(202, answer, {"Location": status_url})
+
+
+def _replayed(services: Services, reservation: Reservation) -> ApiResponse:
+    status_url = f"{services.settings.public_url}/api/runs/{reservation.run_id}"
+    if reservation.conflict:
+        return error(
+            409,
+            "idempotency_key_reused",
+            f"this Idempotency-Key already started run {reservation.run_id} from a different "
+            "request; use a new key for a new run",
+        )
+    body = {"run_id": reservation.run_id, "replayed": True, "status_url": status_url}
+    return ApiResponse(200, body, {"Location": status_url})
 
 
 async def _check_run_request(
@@ -115,6 +174,9 @@ async def _check_run_request(
         check_params(str(request.get("job")), request.get("params") or {})
     except (UnknownJob, InvalidParams) as exc:
         problems.append(exc.message)
+    too_big = params_problem(request.get("params") or {})
+    if too_big:
+        problems.append(too_big)
     try:
         Mode.parse(request.get("mode"))
     except ValueError as exc:
@@ -127,9 +189,13 @@ async def _resolve_tenants(services: Services, raw: Any) -> tuple[list[Tenant], 
     registered = {t.tenant_id: t for t in await services.registry.list()}
     if raw == "all":
         enabled = [t for _, t in sorted(registered.items()) if t.enabled]
+        if len(enabled) > MAX_TENANTS_PER_RUN:
+            return [], [f"a run may have at most {MAX_TENANTS_PER_RUN:,} tenants"]
         return enabled, [] if enabled else ["no enabled tenant is registered"]
     if not isinstance(raw, list) or not raw:
         return [], ['tenants must be a non-empty list of tenant ids, or "all"']
+    if len(raw) > MAX_TENANTS_PER_RUN:
+        return [], [f"tenants may name at most {MAX_TENANTS_PER_RUN:,} tenants per run"]
     chosen: dict[str, Tenant] = {}
     problems = []
     for item in raw:

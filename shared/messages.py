@@ -26,6 +26,19 @@ QUEUE = "tenant-jobs"
 POISON_QUEUE = f"{QUEUE}-poison"
 
 
+#: A job's params, as JSON, at most this long: the row keeps them whole (a table property holds
+#: 32K characters) and the message stays well under the queue's 64 KiB after base64.
+MAX_PARAMS_CHARS = 30_000
+
+
+def params_problem(params: object) -> str | None:
+    """Why params are too large to run with, or None."""
+    size = len(json.dumps(params, separators=(",", ":"), default=str))
+    if size > MAX_PARAMS_CHARS:
+        return f"params are {size:,} characters as JSON; at most {MAX_PARAMS_CHARS:,} are allowed"
+    return None
+
+
 class BadMessage(XtenantError, ValueError):
     """A queue message that cannot be processed; `known` keeps the fields that could be read."""
 
@@ -67,7 +80,7 @@ class TenantJobMessage:
         """Validate everything at once; raise BadMessage listing every problem."""
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise BadMessage([f"not JSON ({exc.__class__.__name__})"], {}) from None
         if not isinstance(data, dict):
             raise BadMessage(["not a JSON object"], {})

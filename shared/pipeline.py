@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.errors import XtenantError
 from shared.ids import new_run_id
 from shared.ledger import RowSpec
 from shared.messages import QUEUE, TenantJobMessage
-from shared.results import Mode, RunOrigin
+from shared.results import Mode, RunOrigin, Status
 from shared.services import Services
 from shared.tenants import Tenant
 
@@ -29,6 +30,8 @@ _ENQUEUE_CONCURRENCY = 32
 class RunStarted:
     run_id: str
     messages: int
+    #: rows whose message could not be sent: each ended `failed` with the reason
+    not_queued: int = 0
 
 
 async def start_scheduled_run(services: Services) -> RunStarted:
@@ -51,6 +54,7 @@ async def start_manual_run(
     params: Mapping[str, Any],
     requested_by: str,
     requested_by_id: str = "",
+    run_id: str | None = None,
 ) -> RunStarted:
     """A run an operator asked for: `requested_by` names them (UPN or app id), with the object
     id of the verified principal in `requested_by_id`."""
@@ -63,6 +67,7 @@ async def start_manual_run(
         requested_by_id=requested_by_id,
         mode=mode,
         job=job,
+        run_id=run_id,
     )
 
 
@@ -75,9 +80,14 @@ async def _start(
     requested_by_id: str = "",
     mode: Mode | None = None,
     job: str | None = None,
+    run_id: str | None = None,
 ) -> RunStarted:
-    """Ledger rows first (so nothing runs unrecorded), then one message per row."""
-    run_id = new_run_id()
+    """Ledger rows first (so nothing runs unrecorded), then one message per row.
+
+    A message that cannot be sent (after the SDK's own retries) ends its row `failed` with the
+    reason, so the run never waits for work that was never queued.
+    """
+    run_id = run_id or new_run_id()
     now = datetime.now(UTC).isoformat()
     await services.ledger.start_run(
         run_id,
@@ -92,12 +102,42 @@ async def _start(
         TenantJobMessage(run_id, w.tenant_id, w.job, w.mode, w.params, origin, now, requested_by)
         for w in work
     ]
+    unsent = await send_messages(services, messages)
+    for message, failure in unsent:
+        error = NotQueued(message, failure)
+        await services.ledger.end(run_id, message.tenant_id, message.job, Status.FAILED, error)
+    log.info("run %s started: %d messages on %s", run_id, len(messages) - len(unsent), QUEUE)
+    return RunStarted(run_id, len(messages) - len(unsent), len(unsent))
+
+
+async def send_messages(
+    services: Services, messages: list[TenantJobMessage]
+) -> list[tuple[TenantJobMessage, BaseException]]:
+    """Send every message, a few at a time; the ones that could not be sent, with why."""
     gate = asyncio.Semaphore(_ENQUEUE_CONCURRENCY)
 
     async def send(message: TenantJobMessage) -> None:
         async with gate:
             await services.queue.send_message(message.to_json())
 
-    await asyncio.gather(*(send(m) for m in messages))
-    log.info("run %s started: %d messages on %s", run_id, len(messages), QUEUE)
-    return RunStarted(run_id, len(messages))
+    outcomes = await asyncio.gather(*(send(m) for m in messages), return_exceptions=True)
+    return [
+        (message, outcome)
+        for message, outcome in zip(messages, outcomes, strict=True)
+        if isinstance(outcome, BaseException)
+    ]
+
+
+class NotQueued(XtenantError):
+    """A row whose message could not be put on the queue: it never ran."""
+
+    error_class = "not_queued"
+
+    def __init__(self, message: TenantJobMessage, failure: BaseException) -> None:
+        super().__init__(
+            f"the message could not be queued: {type(failure).__name__}: "
+            f"{str(failure).splitlines()[0][:200] if str(failure) else ''}",
+            tenant_id=message.tenant_id,
+            remediation="Nothing ran for this row. Check storage (GET /api/health), then run "
+            "the tenant again.",
+        )

@@ -18,6 +18,7 @@ from shared.auth.tokens import OperatorTokens
 from shared.claims import Claims
 from shared.consent_states import ConsentStates
 from shared.graph import GraphPool
+from shared.idempotency import IdempotencyKeys
 from shared.identity import TenantCredentialCache
 from shared.ledger import TABLE as RUNS_TABLE
 from shared.ledger import Ledger
@@ -49,6 +50,7 @@ class Services:
     claims: Claims
     locks: ApplyLocks
     app_breaker: AppBreaker
+    idempotency: IdempotencyKeys
     _ready: bool = field(default=False, repr=False)
 
     @classmethod
@@ -75,6 +77,7 @@ class Services:
             claims=Claims(runs_table),
             locks=ApplyLocks(tenants_table),
             app_breaker=AppBreaker(tenants_table),
+            idempotency=IdempotencyKeys(runs_table),
         )
 
     async def ready(self) -> Services:

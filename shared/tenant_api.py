@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shared.api import ApiResponse, check_params, error, forbidden, parse_json
+from shared.api import ApiResponse, check_params, error, forbidden, json_error, parse_json
 from shared.auth.principal import Principal
 from shared.auth.roles import Role
 from shared.errors import InvalidTenantId
@@ -68,7 +68,7 @@ async def change_tenant(
     except ApplyRoleNeeded:
         return forbidden(Role.APPLY)
     except ValueError as exc:
-        return error(400, "invalid_json", str(exc))
+        return json_error(exc)
 
 
 async def _write(

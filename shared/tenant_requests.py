@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.errors import XtenantError
+from shared.messages import params_problem
 from shared.results import Mode
 from shared.tenants import Enrolment, Tenant
 
@@ -109,6 +110,9 @@ def _enrolments(raw: Any, problems: list[str], check_params: ParamsCheck) -> dic
             mode = Mode.parse(spec.get("mode"))
             params = spec.get("params") or {}
             check_params(job_name, params)
+            too_big = params_problem(params)
+            if too_big:
+                raise ValueError(too_big)
             enrolments[job_name] = Enrolment(mode, dict(params))
         except (XtenantError, ValueError) as exc:
             problems.append(f"enrolments.{job_name}: {getattr(exc, 'message', exc)}")

@@ -18,18 +18,26 @@ from shared.jobs.base import Change, ChangeOutcome, Job, Plan
 from shared.jobs.params import Params, Rule, spec
 
 #: Graph: mailNickname max 64 chars, ASCII 0-127 without @ () \ [] " ; : <> , and space.
-_NICKNAME = re.compile(r"^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]{1,64}$")
+_NICKNAME = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.]{1,64}")
+#: Limits that keep a run's message within the queue's 64 KiB and Graph's own field limits.
+MAX_MEMBERS = 1000
+MAX_UPN = 256
+MAX_DESCRIPTION = 1024
 #: Graph limits the number of values in an `in (...)` filter clause; 15 is safe everywhere.
 _IN_CHUNK = 15
 _GROUP_FIELDS = ("id", "displayName", "description", "mailNickname")
 
 
 MailNickname = Annotated[
-    str, Rule(_NICKNAME.match, "must be 1-64 ASCII letters, digits or -_. (no spaces, @)")
+    str, Rule(_NICKNAME.fullmatch, "must be 1-64 ASCII letters, digits or -_. (no spaces, @)")
 ]
 DisplayName = Annotated[str, Rule(lambda name: name.strip() != "", "must not be blank")]
 Upn = Annotated[
-    str, Rule(lambda upn: "@" in upn, "must be user principal names like alice@contoso.com")
+    str,
+    Rule(
+        lambda upn: "@" in upn and len(upn) <= MAX_UPN,
+        f"must be user principal names like alice@contoso.com, at most {MAX_UPN} characters",
+    ),
 ]
 
 
@@ -49,13 +57,17 @@ class EnsureGroupParams(Params):
         )
     )
     description: str = field(
-        default="", metadata=spec("The group's description; empty leaves it without one.")
+        default="",
+        metadata=spec(
+            "The group's description; empty leaves it without one.", max_length=MAX_DESCRIPTION
+        ),
     )
     members: tuple[Upn, ...] = field(
         default=(),
         metadata=spec(
             "Exactly the group's members, by userPrincipalName: others are removed; UPNs not in "
-            "the tenant are reported, not added."
+            "the tenant are reported, not added.",
+            max_length=MAX_MEMBERS,
         ),
     )
 

@@ -25,11 +25,19 @@ _SIGN_IN_FIELDS = (
 )
 
 
+#: Limits that keep a run's message within the queue's 64 KiB.
+MAX_EXCLUSIONS = 1000
+MAX_NAME = 256
+
+
 def _bare_domain(value: str) -> bool:
-    return "@" not in value and bool(value.strip())
+    return "@" not in value and bool(value.strip()) and len(value) <= MAX_NAME
 
 
 BareDomain = Annotated[str, Rule(_bare_domain, "items must be bare domains like fabrikam.com")]
+ExcludedUpn = Annotated[
+    str, Rule(lambda upn: 0 < len(upn) <= MAX_NAME, f"items must be 1-{MAX_NAME} characters")
+]
 
 
 @dataclass(frozen=True)
@@ -46,15 +54,18 @@ class GuestCleanupParams(Params):
             strict=True,
         ),
     )
-    exclude_upns: tuple[str, ...] = field(
+    exclude_upns: tuple[ExcludedUpn, ...] = field(
         default=(),
-        metadata=spec("Guests never disabled, by userPrincipalName (any case)."),
+        metadata=spec(
+            "Guests never disabled, by userPrincipalName (any case).", max_length=MAX_EXCLUSIONS
+        ),
     )
     exclude_domains: tuple[BareDomain, ...] = field(
         default=(),
         metadata=spec(
             "Guests never disabled, by home domain (from mail, else from the #EXT# UPN); "
-            "subdomains included."
+            "subdomains included.",
+            max_length=MAX_EXCLUSIONS,
         ),
     )
 

@@ -31,6 +31,7 @@ _WORDING = {
     "range": "must be between {ge} and {le}",
     "string_too_short": "must be at least {min_length} characters",
     "string_too_long": "must be at most {max_length} characters",
+    "too_long": "must have at most {max_length} items",
 }
 
 

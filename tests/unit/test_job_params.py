@@ -103,7 +103,7 @@ def test_every_bad_ensure_group_field_is_named_once_in_one_error() -> None:
         "mail_nickname must be 1-64 ASCII letters, digits or -_. (no spaces, @)",
         "display_name must not be blank",
         "description must be a string",
-        "members must be user principal names like alice@contoso.com",
+        "members must be user principal names like alice@contoso.com, at most 256 characters",
         "unknown field 'owner'",
     ]
 

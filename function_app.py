@@ -1,6 +1,7 @@
 """The face of xtenant: every Azure Functions trigger, each thin, delegating to `shared`.
 
 timer  scheduled_run        %SCHEDULE%          start a run: one message per tenant x job
+timer  sweep                every 5 minutes     re-send or end rows left behind
 queue  tenant_job           tenant-jobs         one tenant, one job, isolated
 queue  tenant_job_poison    tenant-jobs-poison  a message that kept failing -> ledger
 http   every route under /api/, each with the app role it needs next to it (docs/security.md).
@@ -12,10 +13,11 @@ http   every route under /api/, each with the app role it needs next to it (docs
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import azure.functions as func
 
-from shared import api, logcontext, messages, onboarding, pipeline, tenant_api, worker
+from shared import api, logcontext, messages, onboarding, pipeline, sweeper, tenant_api, worker
 from shared.auth.guard import Caller, Gate
 from shared.auth.roles import Role
 from shared.services import Services
@@ -58,6 +60,12 @@ async def shutdown() -> None:
     if _services is not None:
         await _services.close()
         _services = None
+
+
+@app.timer_trigger(arg_name="timer", schedule=sweeper.SCHEDULE, run_on_startup=False)
+async def sweep(timer: func.TimerRequest) -> None:
+    report = await sweeper.sweep(await services(), datetime.now(UTC))
+    log.info("sweep: %s", report)
 
 
 @app.timer_trigger(arg_name="timer", schedule="%SCHEDULE%", run_on_startup=False)

@@ -128,6 +128,8 @@ class Ledger:
                 "requested_by_id": requested_by_id,
                 "requested_at": _now(),
                 "rows": len(rows),
+                # until every row is final: the sweeper looks only at open runs
+                "open": True,
             }
         )
         queued_at = _now()
@@ -178,17 +180,26 @@ class Ledger:
         fields = {"status": Status.QUEUED.value, "running_until": "", **_error_fields(error)}
         await self._merge(run_id, tenant_id, job, fields)
 
-    async def requeue(self, run_id: str, tenant_id: str, job: str) -> None:
-        """Give a claimed row back untouched (its apply lock is held by another run)."""
-        fields = {"status": Status.QUEUED.value, "running_until": ""}
-        await self._merge(run_id, tenant_id, job, fields)
-
     async def end(
         self, run_id: str, tenant_id: str, job: str, status: Status, error: XtenantError
     ) -> None:
         """End a row that did not run to completion, with the reason."""
         fields = {"status": status.value, "finished_at": _now(), **_error_fields(error)}
         await self._merge(run_id, tenant_id, job, fields | {"running_until": ""})
+
+    async def swept(
+        self, run_id: str, tenant_id: str, job: str, sweeps: int, now: datetime
+    ) -> None:
+        """The sweeper sent the row's message again (the `sweeps`-th time)."""
+        fields = {"sweeps": sweeps, "swept_at": now.isoformat()}
+        await self._merge(run_id, tenant_id, job, fields)
+
+    async def close_run(self, run_id: str) -> None:
+        """Every row is final: the sweeper need not look at this run again."""
+        from azure.data.tables import UpdateMode
+
+        entity = {"PartitionKey": run_id, "RowKey": RUN_ROW, "open": False}
+        await self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
 
     async def skip(self, run_id: str, tenant_id: str, job: str, error: XtenantError) -> None:
         await self.end(run_id, tenant_id, job, Status.SKIPPED, error)

@@ -61,6 +61,7 @@ def row_view(entity: dict[str, Any]) -> dict[str, Any]:
         "queued_at": entity.get("queued_at"),
         "started_at": entity.get("started_at"),
         "finished_at": entity.get("finished_at"),
+        "running_until": entity.get("running_until") or None,
         "duration_s": entity.get("duration_s"),
         "graph_requests": entity.get("graph_requests", 0),
         "retries": entity.get("retries", 0),

@@ -89,8 +89,11 @@ async def _admitted(
         raise RetryLater("another delivery claimed this row first")
     async with _apply_lock(services, message, now, lease) as lock:
         if message.mode is Mode.APPLY and lock is None:
-            await services.ledger.requeue(message.run_id, message.tenant_id, message.job)
-            raise RetryLater("another run is applying this job in this tenant")
+            waiting = ApplyInProgress(message.tenant_id, message.job)
+            await services.ledger.will_retry(
+                message.run_id, message.tenant_id, message.job, waiting
+            )
+            raise RetryLater(waiting.message)
         async with _renewing(services, row, lock, lease):
             result = await run_tenant_job(
                 services.pool,
@@ -234,6 +237,9 @@ async def _poisoned(services: Services, body: str, message_id: str) -> None:
             return
         if Status(row["status"]) in _FINAL_STATUSES:
             return  # it finished after all (a late success raced the poisoning)
+        until = row.get("running_until")
+        if row["status"] == Status.RUNNING.value and until and _later(until):
+            return  # a duplicate gave up while the delivery holding the lease still works
         error = DeliveriesExhausted(
             row.get("error_class") or "poisoned",
             f"gave up after {row.get('attempts', '?')} attempts; "
@@ -251,6 +257,25 @@ async def _poisoned(services: Services, body: str, message_id: str) -> None:
             error,
         )
         log.error("poisoned: %s", error.message)
+
+
+def _later(iso: str) -> bool:
+    return datetime.fromisoformat(iso) > datetime.now(UTC)
+
+
+class ApplyInProgress(XtenantError):
+    """Another run holds this (tenant, job)'s apply lock: this row waits its turn."""
+
+    error_class = "apply_in_progress"
+    retryable = True
+
+    def __init__(self, tenant_id: str, job: str) -> None:
+        super().__init__(
+            f"another run is applying {job} in this tenant: this row waits its turn",
+            tenant_id=tenant_id,
+            remediation="None: it runs when the other run's apply ends; if this row ends "
+            "failed meanwhile, run the tenant again.",
+        )
 
 
 _FINAL_STATUSES = frozenset({s for s in Status if s not in (Status.QUEUED, Status.RUNNING)})

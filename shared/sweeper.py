@@ -1,0 +1,119 @@
+"""The sweeper (a timer): no run stays `running` with nothing left to run.
+
+A row can be left behind two ways: its worker died and its claim's lease ran out long ago, or
+its message never arrived (lost, or never sent). For each open run, the sweeper sends such a
+row's message again, rebuilt from what the row recorded (a duplicate is harmless: the claim lets
+one delivery act); after `MAX_SWEEPS` times it ends the row `failed` with the reason instead. A
+run whose rows are all final is closed, so later sweeps skip it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.errors import XtenantError
+from shared.ledger import FINAL, RUN_ROW
+from shared.messages import TenantJobMessage
+from shared.pipeline import send_messages
+from shared.results import Mode, RunOrigin, Status
+from shared.services import Services
+
+log = logging.getLogger(__name__)
+
+#: A queued row untouched this long has lost its message.
+STALE_QUEUED = timedelta(hours=1)
+#: A running row whose lease ended this long ago has lost its worker.
+STALE_LEASE = timedelta(minutes=5)
+MAX_SWEEPS = 3
+#: Every five minutes (NCRONTAB, seconds first).
+SCHEDULE = "0 */5 * * * *"
+
+
+class LeftBehind(XtenantError):
+    error_class = "left_behind"
+
+
+@dataclass
+class SweepReport:
+    runs: int = 0
+    resent: int = 0
+    ended: int = 0
+    closed: int = 0
+
+
+async def sweep(services: Services, now: datetime) -> SweepReport:
+    report = SweepReport()
+    table = services.ledger.table
+    runs = table.query_entities("RowKey eq @run and open eq true", parameters={"run": RUN_ROW})
+    async for run in runs:
+        report.runs += 1
+        await _sweep_run(services, dict(run), now, report)
+    if report.resent or report.ended:
+        log.warning("sweeper: %s", report)
+    return report
+
+
+async def _sweep_run(
+    services: Services, run: dict[str, Any], now: datetime, report: SweepReport
+) -> None:
+    run_id = str(run["PartitionKey"])
+    open_rows = [
+        dict(e)
+        async for e in services.ledger.table.query_entities(
+            "PartitionKey eq @run and RowKey ne @run_row",
+            parameters={"run": run_id, "run_row": RUN_ROW},
+        )
+        if Status(e.get("status", Status.QUEUED.value)) not in FINAL
+    ]
+    if not open_rows:
+        await services.ledger.close_run(run_id)
+        report.closed += 1
+        return
+    for row in open_rows:
+        if _left_behind(row, now):
+            await _recover(services, run, row, now, report)
+
+
+def _left_behind(row: dict[str, Any], now: datetime) -> bool:
+    if row.get("status") == Status.RUNNING.value:
+        until = row.get("running_until")
+        return not until or datetime.fromisoformat(until) + STALE_LEASE <= now
+    touched = row.get("swept_at") or row.get("queued_at")
+    return not touched or datetime.fromisoformat(touched) + STALE_QUEUED <= now
+
+
+async def _recover(
+    services: Services, run: dict[str, Any], row: dict[str, Any], now: datetime, report: SweepReport
+) -> None:
+    tenant_id, job, sweeps = str(row["tenant_id"]), str(row["job"]), int(row.get("sweeps", 0))
+    if sweeps >= MAX_SWEEPS:
+        why = LeftBehind(
+            f"left behind {sweeps} times (its worker stopped or its message was lost)",
+            tenant_id=tenant_id,
+            remediation="Run the tenant again; if rows keep being left behind, check the "
+            "Function App's logs for crashes or timeouts.",
+        )
+        await services.ledger.end(str(run["PartitionKey"]), tenant_id, job, Status.FAILED, why)
+        report.ended += 1
+        return
+    message = _rebuilt(run, row)
+    if not await send_messages(services, [message]):
+        await services.ledger.swept(message.run_id, tenant_id, job, sweeps + 1, now)
+        report.resent += 1
+
+
+def _rebuilt(run: dict[str, Any], row: dict[str, Any]) -> TenantJobMessage:
+    return TenantJobMessage(
+        run_id=str(run["PartitionKey"]),
+        tenant_id=str(row["tenant_id"]),
+        job=str(row["job"]),
+        mode=Mode(row["mode"]),
+        params=json.loads(row.get("params") or "{}"),
+        origin=RunOrigin(row.get("origin") or run.get("origin") or RunOrigin.MANUAL.value),
+        requested_at=str(run.get("requested_at", "")),
+        requested_by=str(run.get("requested_by", "")),
+    )

@@ -131,6 +131,15 @@ class DevHost:
         self._start_tasks()
         logger.info("dev host started: %s", self.summary())
 
+    def pause_queues(self) -> None:
+        """Take no message until resume_queues() (tests set up what a message will find)."""
+        for listener in self._listeners:
+            listener.pause()
+
+    def resume_queues(self) -> None:
+        for listener in self._listeners:
+            listener.resume()
+
     async def stop(self) -> None:
         """Stop listening, give running functions `shutdown_grace_s`, restore the environment."""
         tasks, self._tasks = self._tasks, []

@@ -115,6 +115,8 @@ class QueueListener:
         self._running: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
         self._wake = asyncio.Event()
+        self._resumed = asyncio.Event()
+        self._resumed.set()
         self._last_error: str | None = None
         self._max_delay_s = max(options.max_polling_interval_s, MIN_POLLING_INTERVAL_S)
 
@@ -122,9 +124,18 @@ class QueueListener:
         """Poll now instead of waiting out the back-off (drain() calls this)."""
         self._wake.set()
 
+    def pause(self) -> None:
+        """Stop taking messages (those running go on), as a host that scaled to zero."""
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        self._resumed.set()
+        self.wake()
+
     async def run(self) -> None:
         delay = MIN_POLLING_INTERVAL_S
         while True:
+            await self._resumed.wait()
             await self._wait_for_capacity()
             try:
                 messages = await self._receive()

@@ -200,10 +200,16 @@ def _json_body(req: HttpCall) -> Any:
     raw = req.get_body()
     if not raw:
         return None
+    if len(raw) > _AUDITED_BODY_BYTES:
+        return f"<{len(raw)} bytes, too large to summarise>"
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return f"<{len(raw)} bytes, not JSON>"
+
+
+#: Bodies the API refuses as too large are not parsed for the audit summary either.
+_AUDITED_BODY_BYTES = 1_000_000
 
 
 def _targets(req: HttpCall, body: Any) -> tuple[str, ...]:

@@ -154,7 +154,12 @@ class Ledger:
                 [("upsert", e) for e in entities[start : start + 100]]
             )
 
-    async def finish(self, run_id: str, result: TenantResult) -> None:
+    async def finish(
+        self, run_id: str, result: TenantResult, *, attempts: int | None = None
+    ) -> None:
+        """The row's outcome; `attempts` when the delivery claimed no row (an apply's claim is
+        its lock)."""
+        counted = {} if attempts is None else {"attempts": attempts}
         await self._merge(
             run_id,
             result.tenant_id,
@@ -171,13 +176,24 @@ class Ledger:
                 "waited_s": round(result.waited_s, 3),
                 "finished_at": _now(),
                 "running_until": "",
+                **counted,
                 **_error_fields(result.error),
             },
         )
 
-    async def will_retry(self, run_id: str, tenant_id: str, job: str, error: XtenantError) -> None:
+    async def will_retry(
+        self,
+        run_id: str,
+        tenant_id: str,
+        job: str,
+        error: XtenantError,
+        *,
+        attempts: int | None = None,
+    ) -> None:
         """A transient failure: back to `queued` with the error, for the redelivery to pick up."""
         fields = {"status": Status.QUEUED.value, "running_until": "", **_error_fields(error)}
+        if attempts is not None:
+            fields["attempts"] = attempts
         await self._merge(run_id, tenant_id, job, fields)
 
     async def end(

@@ -4,6 +4,10 @@ Two runs applying ensure-group to one tenant at once could both find no group an
 one. The apply holds a lock entity (tenants table, partition `apply-lock`) with a lease: taken
 by a conditional insert, or over an expired lease by a conditional update; released by a
 conditional delete. A worker that dies leaves a lease that expires.
+
+The lock is also the apply's claim on its ledger row (its holder names the run's row): a second
+delivery of the same row finds it held and backs off, exactly as for another run. So an apply
+costs one storage call more than a plan, not two.
 """
 
 from __future__ import annotations
@@ -50,9 +54,9 @@ class ApplyLocks:
         except ResourceExistsError:
             pass
         current = await self.table.get_entity(_PARTITION, entity["RowKey"])
-        if datetime.fromisoformat(current["until"]) > now and current.get("holder") != holder:
-            return None
-        try:  # expired, or our own (a redelivery after our worker died): take it over
+        if datetime.fromisoformat(current["until"]) > now:
+            return None  # held: by another run, or by another delivery of this very row
+        try:  # expired (its worker died): take it over
             updated = await self.table.update_entity(
                 entity,
                 etag=current.metadata["etag"],
@@ -61,6 +65,17 @@ class ApplyLocks:
         except ResourceModifiedError:
             return None
         return Lock(tenant_id, job, holder, str(updated["etag"]))
+
+    async def held_by(self, tenant_id: str, job: str, holder: str, now: datetime) -> bool:
+        """Whether `holder` holds the lock now (the poison handler leaves such a row alone)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            current = await self.table.get_entity(_PARTITION, f"{tenant_id}|{job}")
+        except ResourceNotFoundError:
+            return False
+        held = datetime.fromisoformat(current["until"]) > now
+        return held and current.get("holder") == holder
 
     async def renew(self, lock: Lock, until: datetime) -> None:
         from azure.core import MatchConditions

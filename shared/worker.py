@@ -2,13 +2,15 @@
 
     parse ─> app paused? ─> the row the run recorded ─> the message says what it says?
     ─> final already? (done) ─> another delivery holds it? (back off)
-    ─> tenant registered? ─> tenant and job health ─> claim (lease) ─> apply lock (apply only)
+    ─> tenant registered? ─> tenant and job health ─> claim: the row's lease (plan), or the
+       (tenant, job) apply lock, which also excludes other runs (apply)
     ─> run the job ─> app-wide failure? (pause the app, come back later; no tenant health)
     ─> transient? (row queued again, come back later) ─> finish the row ─> tenant health
 
-Storage calls per (tenant, job), when all goes well: read the row, read the tenant, claim,
-finish (plan); plus take and give back the apply lock (apply). The tenant's health is written
-only when it changes; the app breaker is read at most every few seconds per process.
+Storage calls per (tenant, job), when all goes well: read the row, read the tenant, claim the
+row, finish it (plan: 4); an apply's claim is its (tenant, job) apply lock, taken and given back
+(5). The tenant's health is written only when it changes; the app breaker is read at most every
+few seconds per process.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from shared.claims import RecordedRow, RejectedMessage, Verdict, mismatch, verdict
 from shared.errors import DeliveriesExhausted, TenantSkipped, XtenantError
@@ -85,24 +88,43 @@ async def _admitted(
         log.info("skipped: %s", refused.status.value)
         return await _skip(services, message, skip_reason(refused))
     lease = timedelta(seconds=services.settings.lease_seconds)
+    if message.mode is Mode.APPLY:  # the apply lock is also this row's claim (locks.py)
+        lock = await _lock(services, message, now, lease)
+        try:
+            async with _renewing(services, None, lock, lease):
+                result = await _run(services, message)
+            return await _record(services, message, result, stored, now, row.attempts + 1)
+        finally:
+            await services.locks.release(lock)
     if not await services.claims.claim(row, now=now, lease_until=now + lease):
         raise RetryLater("another delivery claimed this row first")
-    async with _apply_lock(services, message, now, lease) as lock:
-        if message.mode is Mode.APPLY and lock is None:
-            waiting = ApplyInProgress(message.tenant_id, message.job)
-            await services.ledger.will_retry(
-                message.run_id, message.tenant_id, message.job, waiting
-            )
-            raise RetryLater(waiting.message)
-        async with _renewing(services, row, lock, lease):
-            result = await run_tenant_job(
-                services.pool,
-                tenant_id=message.tenant_id,
-                job=message.job,
-                mode=message.mode,
-                params=message.params,
-            )
-        return await _record(services, message, result, stored, now)
+    async with _renewing(services, row, None, lease):
+        result = await _run(services, message)
+    return await _record(services, message, result, stored, now, None)
+
+
+async def _run(services: Services, message: TenantJobMessage) -> TenantResult:
+    return await run_tenant_job(
+        services.pool,
+        tenant_id=message.tenant_id,
+        job=message.job,
+        mode=message.mode,
+        params=message.params,
+    )
+
+
+async def _lock(
+    services: Services, message: TenantJobMessage, now: datetime, lease: timedelta
+) -> Lock:
+    """The (tenant, job) apply lock, or RetryLater while another delivery or run holds it."""
+    lock = await services.locks.acquire(
+        message.tenant_id, message.job, holder=_holder(message), now=now, until=now + lease
+    )
+    if lock is None:
+        waiting = ApplyInProgress(message.tenant_id, message.job)
+        await services.ledger.will_retry(message.run_id, message.tenant_id, message.job, waiting)
+        raise RetryLater(waiting.message)
+    return lock
 
 
 async def _record(
@@ -111,21 +133,24 @@ async def _record(
     result: TenantResult,
     stored: Stored,
     now: datetime,
+    attempts: int | None,
 ) -> Status:
+    """The outcome, in the row and the tenant's health; `attempts` when no claim counted it."""
     error = result.error if result.status is Status.FAILED else None
+    ledger, where = services.ledger, (message.run_id, message.tenant_id, message.job)
     if error is not None and error.app_wide:
         await services.app_breaker.trip(error, now)
-        await services.ledger.will_retry(message.run_id, message.tenant_id, message.job, error)
+        await ledger.will_retry(*where, error, attempts=attempts)
         log.error("app-wide failure, work paused: %s", error.message)
         raise RetryLater(error.message)
     await services.app_breaker.recovered()
     await services.registry.record(message.tenant_id, message.job, error, now=now, stored=stored)
     if result.retryable:
         assert error is not None
-        await services.ledger.will_retry(message.run_id, message.tenant_id, message.job, error)
+        await ledger.will_retry(*where, error, attempts=attempts)
         log.warning("transient failure, the message will be redelivered: %s", error)
         raise RetryLater(error.message)
-    await services.ledger.finish(message.run_id, result)
+    await ledger.finish(message.run_id, result, attempts=attempts)
     log.info(
         "%s: %d planned, %d applied",
         result.status.value,
@@ -136,36 +161,18 @@ async def _record(
 
 
 @contextlib.asynccontextmanager
-async def _apply_lock(
-    services: Services, message: TenantJobMessage, now: datetime, lease: timedelta
-) -> AsyncIterator[Lock | None]:
-    """The (tenant, job) apply lock for an apply; None for a plan, or while another holds it."""
-    if message.mode is not Mode.APPLY:
-        yield None
-        return
-    holder = f"{message.run_id}|{message.tenant_id}|{message.job}"
-    lock = await services.locks.acquire(
-        message.tenant_id, message.job, holder=holder, now=now, until=now + lease
-    )
-    try:
-        yield lock
-    finally:
-        if lock is not None:
-            await services.locks.release(lock)
-
-
-@contextlib.asynccontextmanager
 async def _renewing(
-    services: Services, row: RecordedRow, lock: Lock | None, lease: timedelta
+    services: Services, row: RecordedRow | None, lock: Lock | None, lease: timedelta
 ) -> AsyncIterator[None]:
-    """Keep the row's lease (and the lock's) alive while the job runs longer than a third of
-    it; a job that ends sooner costs no renewal."""
+    """Keep the claim's lease (the row's, or the apply lock's) alive while the job runs longer
+    than a third of it; a job that ends sooner costs no renewal."""
 
     async def renew() -> None:
         while True:
             await asyncio.sleep(lease.total_seconds() / 3)
             until = datetime.now(UTC) + lease
-            await services.claims.renew(row, until)
+            if row is not None:
+                await services.claims.renew(row, until)
             if lock is not None:
                 await services.locks.renew(lock, until)
 
@@ -237,9 +244,8 @@ async def _poisoned(services: Services, body: str, message_id: str) -> None:
             return
         if Status(row["status"]) in _FINAL_STATUSES:
             return  # it finished after all (a late success raced the poisoning)
-        until = row.get("running_until")
-        if row["status"] == Status.RUNNING.value and until and _later(until):
-            return  # a duplicate gave up while the delivery holding the lease still works
+        if await _still_held(services, message, row):
+            return  # a duplicate gave up while the delivery holding the claim still works
         error = DeliveriesExhausted(
             row.get("error_class") or "poisoned",
             f"gave up after {row.get('attempts', '?')} attempts; "
@@ -259,8 +265,20 @@ async def _poisoned(services: Services, body: str, message_id: str) -> None:
         log.error("poisoned: %s", error.message)
 
 
-def _later(iso: str) -> bool:
-    return datetime.fromisoformat(iso) > datetime.now(UTC)
+async def _still_held(services: Services, message: TenantJobMessage, row: dict[str, Any]) -> bool:
+    now = datetime.now(UTC)
+    until = row.get("running_until")
+    if row["status"] == Status.RUNNING.value and until:
+        return datetime.fromisoformat(until) > now
+    apply = message.mode is Mode.APPLY
+    return apply and await services.locks.held_by(
+        message.tenant_id, message.job, _holder(message), now
+    )
+
+
+def _holder(message: TenantJobMessage) -> str:
+    """Who holds an apply lock: the run's row, so a second delivery of it is told apart."""
+    return f"{message.run_id}|{message.tenant_id}|{message.job}"
 
 
 class ApplyInProgress(XtenantError):
@@ -271,7 +289,8 @@ class ApplyInProgress(XtenantError):
 
     def __init__(self, tenant_id: str, job: str) -> None:
         super().__init__(
-            f"another run is applying {job} in this tenant: this row waits its turn",
+            f"{job} is being applied in this tenant (by another run, or another delivery of "
+            "this row): this row waits its turn",
             tenant_id=tenant_id,
             remediation="None: it runs when the other run's apply ends; if this row ends "
             "failed meanwhile, run the tenant again.",

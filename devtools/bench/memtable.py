@@ -12,7 +12,11 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.data.tables import TableEntity, UpdateMode
 
 _etags = itertools.count(1)
@@ -36,19 +40,26 @@ class MemoryTable:
         entity._metadata = {"etag": self.etags[key], "timestamp": None}
         return entity
 
-    def _put(self, entity: Mapping[str, Any], mode: UpdateMode) -> None:
+    def _put(self, entity: Mapping[str, Any], mode: UpdateMode) -> dict[str, Any]:
         key = (str(entity["PartitionKey"]), str(entity["RowKey"]))
         if mode is UpdateMode.MERGE and key in self.rows:
             self.rows[key] = {**self.rows[key], **entity}
         else:
             self.rows[key] = dict(entity)
         self.etags[key] = f'W/"{next(_etags)}"'
+        return {"etag": self.etags[key]}
 
     async def upsert_entity(
         self, entity: Mapping[str, Any], mode: UpdateMode = UpdateMode.MERGE, **kwargs: Any
-    ) -> None:
+    ) -> dict[str, Any]:
         self.calls += 1
-        self._put(entity, mode)
+        return self._put(entity, mode)
+
+    async def create_entity(self, entity: Mapping[str, Any], **kwargs: Any) -> dict[str, Any]:
+        self.calls += 1
+        if (str(entity["PartitionKey"]), str(entity["RowKey"])) in self.rows:
+            raise ResourceExistsError("The specified entity already exists.")
+        return self._put(entity, UpdateMode.REPLACE)
 
     async def update_entity(
         self,
@@ -58,7 +69,7 @@ class MemoryTable:
         etag: str | None = None,
         match_condition: MatchConditions | None = None,
         **kwargs: Any,
-    ) -> None:
+    ) -> dict[str, Any]:
         self.calls += 1
         key = (str(entity["PartitionKey"]), str(entity["RowKey"]))
         if key not in self.rows:
@@ -67,16 +78,28 @@ class MemoryTable:
             raise ResourceModifiedError(
                 "The update condition specified in the request was not satisfied."
             )
-        self._put(entity, mode)
+        return self._put(entity, mode)
 
     async def submit_transaction(self, operations: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
         self.calls += 1
         for _, entity in operations:
             self._put(entity, UpdateMode.MERGE)
 
-    async def delete_entity(self, partition_key: str, row_key: str) -> None:
+    async def delete_entity(
+        self,
+        partition_key: str,
+        row_key: str,
+        *,
+        etag: str | None = None,
+        match_condition: MatchConditions | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.calls += 1
-        self.rows.pop((partition_key, row_key), None)
+        key = (partition_key, row_key)
+        conditional = match_condition is MatchConditions.IfNotModified and key in self.rows
+        if conditional and etag != self.etags[key]:
+            raise ResourceModifiedError("The condition specified was not satisfied.")
+        self.rows.pop(key, None)
 
     def query_entities(self, query: str, **kwargs: Any) -> AsyncIterator[TableEntity]:
         raise NotImplementedError("the benchmark's worker path does not query")

@@ -46,6 +46,9 @@ def figures(phase: PhaseResult) -> dict[str, Any]:
         "graph_calls_per_tenant": _per(graph, phase.tenants),
         "token_requests_per_tenant": _per(tokens, phase.tenants),
         "mi_requests_per_run": process.get("msi.requests", 0),
+        "table_calls_per_tenant": _per(phase.extra["table_calls"], phase.tenants)
+        if "table_calls" in phase.extra
+        else None,
         "cpu_ms_per_tenant": _ms(_per(phase.cpu_s, phase.tenants)),
         "cpu_ms_per_graph_request": _ms(_per(phase.cpu_s, graph)),
         "cpu_ms_per_request": _ms(_per(phase.cpu_s, tokens + graph)),
@@ -116,6 +119,7 @@ _ROWS = (
     ("graph_calls_per_tenant", "Graph calls (HTTPS) per tenant", "{:.2f}"),
     ("token_requests_per_tenant", "token requests per tenant", "{:.2f}"),
     ("mi_requests_per_run", "MI requests per run", "{}"),
+    ("table_calls_per_tenant", "Table storage calls per (tenant, job)", "{:.2f}"),
     ("cpu_ms_per_tenant", "CPU ms per tenant", "{:.2f}"),
     ("cpu_ms_per_graph_request", "CPU ms per Graph call", "{:.2f}"),
     ("cpu_ms_per_request", "CPU ms per call (token+Graph)", "{:.2f}"),

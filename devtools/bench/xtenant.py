@@ -27,7 +27,6 @@ from devtools.bench.memtable import MemoryQueue, MemoryTable
 from devtools.bench.probe import PhaseResult, Probe
 
 if TYPE_CHECKING:
-    from azure.data.tables.aio import TableClient
     from azure.storage.queue.aio import QueueClient
 
 JOB = "guest-cleanup"
@@ -45,20 +44,54 @@ def configure_logging(path: Path) -> None:
     import function_app  # noqa: F401 - its import configures logging as in a worker
 
 
-def services(storage: str) -> Any:
+class CountedTables:
+    """Every Table storage call the worker path makes, on whichever tables it uses."""
+
+    def __init__(self) -> None:
+        self.tables: list[Any] = []
+        self.requests = 0
+
+    def hook(self, request: Any) -> None:
+        self.requests += 1
+
+    @property
+    def calls(self) -> int:
+        return self.requests + sum(getattr(t, "calls", 0) for t in self.tables)
+
+
+def services(storage: str, counted: CountedTables) -> Any:
+    """The app's Services, with its two tables swapped for counted ones: in memory, or on
+    Azurite through clients whose every HTTP request is counted."""
+    import os
+
     from shared.services import Services
 
     built = Services.from_env()
+    tenants: Any
+    runs: Any
     if storage == "memory":  # stand-ins with the methods the app calls, typed as the SDK's
-        built.ledger.table = cast("TableClient", MemoryTable())
-        built.registry.table = cast("TableClient", MemoryTable())
+        tenants, runs = MemoryTable(), MemoryTable()
         built.queue = cast("QueueClient", MemoryQueue())
+    else:
+        from azure.data.tables.aio import TableClient
+
+        connection = os.environ["AzureWebJobsStorage"]  # noqa: SIM112 - the host's own name
+        tenants, runs = (
+            TableClient.from_connection_string(connection, name, raw_request_hook=counted.hook)
+            for name in (built.registry.table.table_name, built.ledger.table.table_name)
+        )
+    counted.tables += [tenants, runs]
+    for tenants_user in (built.registry, built.consent_states, built.locks, built.app_breaker):
+        tenants_user.table = tenants
+    for runs_user in (built.ledger, built.runs, built.claims, built.idempotency):
+        runs_user.table = runs
     return built
 
 
 async def prepare(built: Any, tenants: Sequence[str]) -> list[str]:
     """Tables, registered tenants, the run's queued rows; the messages the run would send."""
     from shared.ids import new_run_id
+    from shared.ledger import RowSpec
     from shared.messages import TenantJobMessage
     from shared.results import Mode, RunOrigin
     from shared.tenants import Tenant
@@ -69,7 +102,7 @@ async def prepare(built: Any, tenants: Sequence[str]) -> list[str]:
     run_id = new_run_id()
     await built.ledger.start_run(
         run_id,
-        [(t, JOB) for t in tenants],
+        [RowSpec(t, JOB, Mode.APPLY, dict(PARAMS), f"bench {t[:8]}") for t in tenants],
         origin=RunOrigin.MANUAL,
         requested_by="bench",
         mode=Mode.APPLY,
@@ -97,10 +130,12 @@ async def run_xtenant(
     from shared.worker import process_message
 
     configure_logging(workdir / f"xtenant-{storage}.log")
-    built = services(storage)
+    counted = CountedTables()
+    built = services(storage, counted)
     warm, *bodies = await prepare(built, [warmup, *tenants])
     await process_message(built, warm, message_id="bench-warmup")
     mark("warm")
+    calls_before = counted.calls
     gate = asyncio.Semaphore(concurrency)
     statuses: dict[str, int] = {}
 
@@ -112,11 +147,15 @@ async def run_xtenant(
     with Probe() as probe:
         await asyncio.gather(*(work(n, body) for n, body in enumerate(bodies)))
     mark("end")
-    result = probe.result(tenants=len(tenants), extra={"statuses": statuses})
+    table_calls = counted.calls - calls_before
+    extra = {"statuses": statuses, "table_calls": table_calls}
+    result = probe.result(tenants=len(tenants), extra=extra)
     result.extra["read"] = await measure_reads(built, tenants[:READ_SAMPLE])
     if big_page_tenant:
         result.extra["read_big_page"] = await measure_reads(built, [big_page_tenant] * 5)
     await built.close()
+    for table in counted.tables:
+        await table.close()
     return result
 
 

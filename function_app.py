@@ -120,7 +120,8 @@ async def list_runs(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
 @app.route(route="runs/{run_id}", methods=["GET"])
 @gate.requires(Role.READ)
 async def get_run(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
-    return await api.get_run(caller.services, req.route_params.get("run_id", ""))
+    run_id = req.route_params.get("run_id", "")
+    return await api.get_run(caller.services, run_id, dict(req.params))
 
 
 @app.route(route="bad-messages", methods=["GET"])

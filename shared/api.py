@@ -22,7 +22,7 @@ from shared.jobs import JOBS, InvalidParams, UnknownJob, get_job
 from shared.messages import params_problem
 from shared.pipeline import start_manual_run
 from shared.results import Mode
-from shared.run_views import MAX_PAGE, InvalidQuery, RunFilter
+from shared.run_views import MAX_PAGE, ROWS_PAGE, InvalidQuery, RunFilter
 from shared.services import Services
 from shared.tenants import Tenant
 
@@ -211,12 +211,21 @@ async def _resolve_tenants(services: Services, raw: Any) -> tuple[list[Tenant], 
     return [chosen[tid] for tid in sorted(chosen)], problems
 
 
-async def get_run(services: Services, run_id: str) -> ApiResponse:
+async def get_run(
+    services: Services, run_id: str, query: Mapping[str, str] | None = None
+) -> ApiResponse:
+    """GET /api/runs/{run_id}[?rows_offset=&rows_limit=]: totals, status, a page of rows."""
     try:
         validate_run_id(run_id)
     except InvalidRunId as exc:
         return error(400, exc.error_class, exc.message)
-    run = await services.runs.get_run(run_id)
+    query = query or {}
+    offset, limit = query.get("rows_offset", "0"), query.get("rows_limit", str(ROWS_PAGE))
+    if not (offset.isdigit() and limit.isdigit() and 1 <= int(limit) <= ROWS_PAGE):
+        return error(
+            400, "invalid_query", f"rows_offset must be 0 or more, rows_limit 1-{ROWS_PAGE}"
+        )
+    run = await services.runs.get_run(run_id, offset=int(offset), limit=int(limit))
     if run is None:
         return error(404, "run_not_found", f"no run {run_id}")
     return ApiResponse(200, run)

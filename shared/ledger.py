@@ -7,6 +7,7 @@ never stored: it cannot drift from what the rows say.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ FINAL = frozenset(
     }
 )
 SUCCEEDED = frozenset({Status.CHANGED, Status.NO_CHANGES, Status.PLANNED, Status.NOT_LICENSED})
+#: Transactions of 100 rows written at once while a run starts (10,000 rows: 100 of them).
+_WRITERS = 8
 #: Azure Tables caps a string property at 64 KiB (32K UTF-16 characters).
 _MAX_TEXT = 30_000
 
@@ -149,10 +152,14 @@ class Ledger:
             }
             for r in rows
         ]
-        for start in range(0, len(entities), 100):
-            await self.table.submit_transaction(
-                [("upsert", e) for e in entities[start : start + 100]]
-            )
+        batches = [entities[n : n + 100] for n in range(0, len(entities), 100)]
+        gate = asyncio.Semaphore(_WRITERS)
+
+        async def write(batch: list[dict[str, Any]]) -> None:
+            async with gate:
+                await self.table.submit_transaction([("upsert", e) for e in batch])
+
+        await asyncio.gather(*(write(batch) for batch in batches))
 
     async def finish(
         self, run_id: str, result: TenantResult, *, attempts: int | None = None

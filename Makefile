@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 INFRA_VENV := .xtenant/infra-venv
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: demo test lint typecheck infra unit integration clean bench bench-scaling
+.PHONY: demo test lint typecheck infra unit integration clean bench bench-scaling bench-big
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ C ?= 32
 LATENCY_MS ?= 25
 bench: $(STAMP)
 	$(PY) -m devtools.bench --n $(N) --c $(C) --latency-ms $(LATENCY_MS)
+
+# One 10,000-tenant run through the worker path on Azurite: peak RSS and the run view's time.
+bench-big: $(STAMP)
+	$(PY) -m devtools.bench.bigrun --n $(or $(BIG_N),10000) --c $(C) --latency-ms $(LATENCY_MS)
 
 # C in {1, 8, 32, 64} x N in {100, 1000}; writes docs/benchmarks.md and docs/benchmarks.png.
 bench-scaling: $(STAMP)

@@ -52,7 +52,7 @@ def _tenant(tenant_id: str, index: int, guests: int) -> dict[str, Any]:
             "generate": {
                 "members": MEMBERS,
                 "guests": guests,
-                "stale_guests": STALE,
+                "stale_guests": min(STALE, guests),
                 "seed": index,
             }
         },

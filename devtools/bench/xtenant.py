@@ -148,7 +148,7 @@ async def run_xtenant(
         await asyncio.gather(*(work(n, body) for n, body in enumerate(bodies)))
     mark("end")
     table_calls = counted.calls - calls_before
-    extra = {"statuses": statuses, "table_calls": table_calls}
+    extra = {"statuses": statuses, "table_calls": table_calls, "run_id": json.loads(warm)["run_id"]}
     result = probe.result(tenants=len(tenants), extra=extra)
     result.extra["read"] = await measure_reads(built, tenants[:READ_SAMPLE])
     if big_page_tenant:

@@ -56,6 +56,9 @@ DECISION_ANCHORS = (
     "queue-settings",
     "graph-bicep-extension",
     "appsettings-merge",
+    "the-run-is-the-authority",
+    "claims-and-leases",
+    "app-wide-failures",
 )
 #: Background notes that live outside the repository: nothing in it may point at them (spelt in
 #: two parts so that this file does not name them either).

@@ -308,3 +308,46 @@ async def test_the_sweeper_sends_a_lost_message_again_and_the_row_finishes(
     # then it sent the message again, and the row finished
     assert report.resent >= 1
     assert row["status"] == "planned"
+
+
+class HalfBrokenQueue:
+    """Sends every other message; the others fail as a storage outage would."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls = 0
+
+    async def send_message(self, content: str) -> Any:
+        self.calls += 1
+        if self.calls % 2 == 0:
+            from azure.core.exceptions import ServiceRequestError
+
+            raise ServiceRequestError("connection refused")
+        return await self.real.send_message(content)
+
+
+async def test_rows_whose_message_could_not_be_sent_end_failed_and_the_run_does_not_hang(
+    cloud: FakeCloud, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import function_app
+
+    tenants = [new_tenant(cloud) for _ in range(4)]
+    for tenant in tenants:
+        await stack.register(tenant)
+    services = function_app._services
+    assert services is not None
+    monkeypatch.setattr(services, "queue", HalfBrokenQueue(services.queue))
+
+    response = await stack.call(
+        "POST", "/api/runs", {"job": "tenant-baseline", "mode": "plan", "tenants": tenants}
+    )
+    monkeypatch.undo()
+    await stack.host.drain(timeout_s=60)
+    run = await stack.status(response.json()["run_id"])
+
+    assert response.status_code == 202
+    assert (response.json()["messages"], response.json()["not_queued"]) == (2, 2)
+    assert run["totals"] == {"planned": 2, "failed": 2}
+    assert run["status"] == "partially_failed"
+    failed = [r for r in run["rows"] if r["status"] == "failed"]
+    assert {r["error_class"] for r in failed} == {"not_queued"}

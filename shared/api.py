@@ -214,18 +214,18 @@ async def _resolve_tenants(services: Services, raw: Any) -> tuple[list[Tenant], 
 async def get_run(
     services: Services, run_id: str, query: Mapping[str, str] | None = None
 ) -> ApiResponse:
-    """GET /api/runs/{run_id}[?rows_offset=&rows_limit=]: totals, status, a page of rows."""
+    """GET /api/runs/{run_id}[?rows_after=&rows_limit=]: totals, status, a page of rows."""
     try:
         validate_run_id(run_id)
     except InvalidRunId as exc:
         return error(400, exc.error_class, exc.message)
     query = query or {}
-    offset, limit = query.get("rows_offset", "0"), query.get("rows_limit", str(ROWS_PAGE))
-    if not (offset.isdigit() and limit.isdigit() and 1 <= int(limit) <= ROWS_PAGE):
+    after, limit = query.get("rows_after", ""), query.get("rows_limit", str(ROWS_PAGE))
+    if not (limit.isdigit() and 1 <= int(limit) <= ROWS_PAGE) or len(after) > 200:
         return error(
-            400, "invalid_query", f"rows_offset must be 0 or more, rows_limit 1-{ROWS_PAGE}"
+            400, "invalid_query", f"rows_limit must be 1-{ROWS_PAGE}; rows_after a rows_next"
         )
-    run = await services.runs.get_run(run_id, offset=int(offset), limit=int(limit))
+    run = await services.runs.get_run(run_id, after=after, limit=int(limit))
     if run is None:
         return error(404, "run_not_found", f"no run {run_id}")
     return ApiResponse(200, run)

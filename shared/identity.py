@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 #: Refresh the MI assertion this long before it expires: Entra refuses an assertion outside
 #: its time window (AADSTS700024) and a token request can take a few seconds end to end.
 ASSERTION_REFRESH_MARGIN_S = 300.0
+#: Tenants whose credential (and token) a process keeps; the least recently used go first.
+#: A run's jobs for one tenant are queued together, so each tenant still needs one token.
+MAX_CACHED_TENANTS = 1000
 
 
 class _ClosableCredential(AsyncTokenCredential, Protocol):
@@ -212,8 +216,9 @@ class TenantCredentialCache:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._by_tenant: dict[str, TenantCredential] = {}
+        self._by_tenant: OrderedDict[str, TenantCredential] = OrderedDict()
         self._session: aiohttp.ClientSession | None = None
+        self._evictions: set[asyncio.Task[None]] = set()
         self._ssl = client_ssl_context()
         self.assertion: ManagedIdentityAssertion | None = None
         if settings.auth_mode is AuthMode.MANAGED_IDENTITY:
@@ -232,7 +237,19 @@ class TenantCredentialCache:
                 assertion=self.assertion,
             )
             self._by_tenant[tid] = credential
+            self._evict_beyond(MAX_CACHED_TENANTS)
+        self._by_tenant.move_to_end(tid)
         return credential
+
+    def _evict_beyond(self, limit: int) -> None:
+        """Forget the least recently used tenants' tokens beyond `limit` (each holds a client
+        and its token cache: tens of KB, which for 10,000 tenants would be hundreds of MB).
+        A tenant used again gets a new credential and token."""
+        while len(self._by_tenant) > limit:
+            _, old = self._by_tenant.popitem(last=False)
+            task = asyncio.get_running_loop().create_task(old.forget_token())
+            self._evictions.add(task)
+            task.add_done_callback(self._evictions.discard)
 
     async def forget_token(self, tenant_id: str) -> None:
         """After consent changed: this tenant's next request gets a token with its new roles."""
@@ -284,6 +301,8 @@ class TenantCredentialCache:
         for credential in self._by_tenant.values():
             await credential.aclose_inner()
         self._by_tenant.clear()
+        if self._evictions:
+            await asyncio.gather(*self._evictions, return_exceptions=True)
         if self.assertion is not None:
             await self.assertion.close()
         if self._session is not None:

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 #: Planned changes shown per row; `changes_total` says how many there were.
 CHANGES_SHOWN = 50
 MAX_PAGE = 100
-#: Rows of one run shown per answer (and the most one may ask for).
-ROWS_PAGE = 1000
+#: Rows of one run shown per answer (the default, and the most one may ask for).
+ROWS_PAGE = 500
 
 
 class InvalidQuery(ValueError):
@@ -113,29 +113,45 @@ class RunViews:
         return row_view(dict(entity))
 
     async def get_run(
-        self, run_id: str, *, offset: int = 0, limit: int = ROWS_PAGE
+        self, run_id: str, *, after: str = "", limit: int = ROWS_PAGE
     ) -> dict[str, Any] | None:
-        """The run with its totals and derived status (from every row), and one page of its
-        rows by tenant and job: `rows_total` counts them, `rows_offset` + `limit` pages on.
+        """The run with its totals and derived status (from every row's status alone), and one
+        page of its rows in (tenant id, job) order: the `limit` rows after row key `after`;
+        `rows_next` continues when there are more.
 
-        A 10,000-row run reads its rows once (about 0.7 s on Azurite here) and answers with
-        `limit` of them, not 10,000.
+        Reading only the statuses of a 10,000-row run takes a fraction of a second on Azurite;
+        reading every whole row took 1.7 s.
         """
-        run: dict[str, Any] | None = None
-        entities: list[dict[str, Any]] = []
-        query = self.table.query_entities("PartitionKey eq @run", parameters={"run": run_id})
-        async for entity in query:
-            if entity["RowKey"] == RUN_ROW:
-                run = dict(entity)
-            else:
-                entities.append(dict(entity))
-        if run is None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            run = dict(await self.table.get_entity(run_id, RUN_ROW))
+        except ResourceNotFoundError:
             return None
-        statuses = [Status(e.get("status", Status.QUEUED.value)) for e in entities]
-        entities.sort(key=lambda e: str(e["RowKey"]))  # tenant id, then job
-        page = [row_view(e) for e in entities[offset : offset + limit]]
-        paging = {"rows_total": len(entities), "rows_offset": offset, "rows": page}
+        statuses = await self.statuses(run_id)
+        page = await self._rows_after(run_id, after, limit + 1)
+        more = len(page) > limit
+        page = page[:limit]
+        paging = {
+            "rows_total": len(statuses),
+            "rows": [row_view(e) for e in page],
+            "rows_next": str(page[-1]["RowKey"]) if more and page else None,
+        }
         return run_summary(run, statuses) | paging
+
+    async def _rows_after(self, run_id: str, after: str, count: int) -> list[dict[str, Any]]:
+        """Up to `count` rows after row key `after`, in key order (Table storage's own order)."""
+        query = self.table.query_entities(
+            "PartitionKey eq @run and RowKey gt @after and RowKey ne @run_row",
+            parameters={"run": run_id, "after": after, "run_row": RUN_ROW},
+            results_per_page=min(count, 1000),
+        )
+        rows: list[dict[str, Any]] = []
+        async for entity in query:
+            rows.append(dict(entity))
+            if len(rows) >= count:
+                break
+        return rows
 
     async def statuses(self, run_id: str) -> list[Status]:
         query = self.table.query_entities(

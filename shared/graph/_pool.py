@@ -7,6 +7,7 @@ tenant's client is built, not at import (docs/decisions.md#lazy-msgraph-import).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,7 @@ import httpx
 from shared.graph._retry import RetryBudget, RetryPolicy, ThrottleGate
 from shared.graph._sdk import http_client
 from shared.graph._session import GraphSession
-from shared.identity import TenantCredentialCache
+from shared.identity import MAX_CACHED_TENANTS, TenantCredentialCache
 from shared.ids import validate_tenant_id
 from shared.settings import Settings
 from shared.tls import client_ssl_context
@@ -48,7 +49,7 @@ class GraphPool:
         self.options = options or GraphOptions()
         self._http: httpx.AsyncClient | None = None
         self._transport: AiohttpTransport | None = None
-        self._clients: dict[str, Any] = {}
+        self._clients: OrderedDict[str, Any] = OrderedDict()
         self._gates: dict[str, ThrottleGate] = {}
         self._ssl = client_ssl_context()
 
@@ -74,6 +75,9 @@ class GraphPool:
         if client is None:
             client = self._build_client(tid)
             self._clients[tid] = client
+            while len(self._clients) > MAX_CACHED_TENANTS:  # least recently used first
+                self._clients.popitem(last=False)
+        self._clients.move_to_end(tid)
         return client
 
     def _build_client(self, tenant_id: str) -> Any:

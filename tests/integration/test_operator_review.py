@@ -170,3 +170,26 @@ async def test_a_missing_permission_holds_back_only_the_job_that_needs_it(
     assert second["guest-cleanup"]["status"] == "planned"
     assert tenant["health"]["status"] == "healthy"
     assert tenant["job_health"]["tenant-baseline"]["status"] == "needs_consent"
+
+
+async def test_a_runs_rows_come_in_pages_with_totals_from_every_row(
+    cloud: FakeCloud, stack: Stack
+) -> None:
+    tenants = sorted(new_tenant(cloud) for _ in range(3))
+    for tenant in tenants:
+        await stack.register(tenant)
+    run_id = await stack.run("tenant-baseline", tenants, mode="plan")
+    await stack.host.drain(timeout_s=60)
+
+    first = (await stack.call("GET", f"/api/runs/{run_id}?rows_limit=2")).json()
+    rest = await stack.call(
+        "GET", f"/api/runs/{run_id}?rows_limit=2&rows_after={first['rows_next']}"
+    )
+    bad = await stack.call("GET", f"/api/runs/{run_id}?rows_limit=0")
+
+    assert first["rows_total"] == 3
+    assert first["totals"] == {"planned": 3}
+    assert [r["tenant_id"] for r in first["rows"]] == tenants[:2]
+    assert [r["tenant_id"] for r in rest.json()["rows"]] == tenants[2:]
+    assert rest.json()["rows_next"] is None
+    assert bad.status_code == 400

@@ -6,6 +6,14 @@ callable is called with one keyword argument per binding name. `%NAME%` in bindi
 resolved from the app settings. Supported: timerTrigger, queueTrigger, httpTrigger and the http
 output (`$return`). Every other binding (queue/blob/table outputs, inputs, other triggers) and a
 `context` parameter are reported at start, all together, rather than silently ignored.
+
+Refused as the worker refuses them (azure-functions-python-worker, `functions.py` and
+`dispatcher.py`; azure-functions-runtime for Python 3.13):
+- annotations that do not resolve: the worker calls `typing.get_type_hints` on every function
+  while indexing, so a parameter annotated with a name imported only under `TYPE_CHECKING`
+  (with `from __future__ import annotations`) raises NameError and no function loads;
+- a function without a `$return` binding (queue, timer) that returns anything but None: that
+  invocation fails with RuntimeError, so a queue message is retried and then poisoned.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import functools
 import importlib
 import inspect
 import json
+import typing
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -45,6 +54,7 @@ class UserFunction:
     name: str
     callable: Callable[..., Any]
     trigger_arg: str
+    has_return: bool  # a `$return` binding (HTTP's response); without one, None is the only result
 
     @property
     def is_async(self) -> bool:
@@ -60,11 +70,17 @@ class UserFunction:
             running = loop.run_in_executor(executor, functools.partial(self.callable, **arguments))
         try:
             async with asyncio.timeout(timeout_s) as deadline:
-                return await running
+                result = await running
         except TimeoutError:
             if deadline.expired():  # not a TimeoutError the function raised itself
                 raise FunctionTimeoutError(timeout_s or 0.0) from None
             raise
+        if result is not None and not self.has_return:
+            # The worker's own check, after the call: the invocation fails.
+            raise RuntimeError(
+                f"function {self.name!r} without a $return binding returned a non-None value"
+            )
+        return result
 
 
 @dataclass(frozen=True)
@@ -123,9 +139,11 @@ def discover(app: func.FunctionApp, settings: Mapping[str, str]) -> AppFunctions
     # called on the same app (azure-functions 1.26, validate_function_names); a module imported
     # once can back several dev hosts (tests), so forget them first.
     app.functions_bindings = None
+    functions = app.get_functions()
+    resolve_annotations(functions)
     problems: list[str] = []
     timers, queues, http = [], [], []
-    for function in app.get_functions():
+    for function in functions:
         spec = _spec(function, settings, problems)
         if isinstance(spec, TimerFunction):
             timers.append(spec)
@@ -136,6 +154,25 @@ def discover(app: func.FunctionApp, settings: Mapping[str, str]) -> AppFunctions
     if problems:
         raise DevHostError(problems)
     return AppFunctions(tuple(timers), tuple(queues), tuple(http))
+
+
+def resolve_annotations(functions: list[func.Function]) -> None:
+    """Resolve every function's annotations as the worker does while indexing, or refuse the app.
+
+    The worker stops at the first function whose `typing.get_type_hints` raises and loads none
+    (its WorkerInitResponse fails with that error), so the dev host refuses the whole app too.
+    """
+    for function in functions:
+        try:
+            typing.get_type_hints(function.get_user_function())
+        except Exception as error:
+            raise DevHostError(
+                [
+                    f"function {function.get_function_name()}: typing.get_type_hints raised "
+                    f"{type(error).__name__}: {error}; the Python worker indexes no function "
+                    "of this app (is an annotation imported only under TYPE_CHECKING?)"
+                ]
+            ) from error
 
 
 def _spec(
@@ -156,7 +193,10 @@ def _spec(
     if trigger is None:
         problems.append(f"function {name} has no trigger")
         return None
-    user_function = UserFunction(name, function.get_user_function(), str(trigger["name"]))
+    has_return = any(b.get("name") == "$return" for b in bindings)
+    user_function = UserFunction(
+        name, function.get_user_function(), str(trigger["name"]), has_return
+    )
     _check_parameters(user_function, bindings, problems)
     return None if unresolved else _trigger_spec(user_function, trigger, problems)
 

@@ -9,9 +9,9 @@ output (`$return`). Every other binding (queue/blob/table outputs, inputs, other
 
 Refused as the worker refuses them (azure-functions-python-worker, `functions.py` and
 `dispatcher.py`; azure-functions-runtime for Python 3.13):
-- annotations that do not resolve: the worker calls `typing.get_type_hints` on every function
-  while indexing, so a parameter annotated with a name imported only under `TYPE_CHECKING`
-  (with `from __future__ import annotations`) raises NameError and no function loads;
+- annotations that do not resolve, or do not fit their binding (`annotations.py`): a name
+  imported only under `TYPE_CHECKING` (with `from __future__ import annotations`) raises
+  NameError in the worker's `typing.get_type_hints` and no function loads;
 - a function without a `$return` binding (queue, timer) that returns anything but None: that
   invocation fails with RuntimeError, so a queue message is retried and then poisoned.
 """
@@ -23,7 +23,6 @@ import functools
 import importlib
 import inspect
 import json
-import typing
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from typing import Any
 
 import azure.functions as func
 
+from devtools.devhost.annotations import annotation_problems, resolve_annotations
 from devtools.devhost.config import DevHostError, resolve_setting_references
 from devtools.devhost.ncrontab import Schedule, parse_schedule
 
@@ -156,25 +156,6 @@ def discover(app: func.FunctionApp, settings: Mapping[str, str]) -> AppFunctions
     return AppFunctions(tuple(timers), tuple(queues), tuple(http))
 
 
-def resolve_annotations(functions: list[func.Function]) -> None:
-    """Resolve every function's annotations as the worker does while indexing, or refuse the app.
-
-    The worker stops at the first function whose `typing.get_type_hints` raises and loads none
-    (its WorkerInitResponse fails with that error), so the dev host refuses the whole app too.
-    """
-    for function in functions:
-        try:
-            typing.get_type_hints(function.get_user_function())
-        except Exception as error:
-            raise DevHostError(
-                [
-                    f"function {function.get_function_name()}: typing.get_type_hints raised "
-                    f"{type(error).__name__}: {error}; the Python worker indexes no function "
-                    "of this app (is an annotation imported only under TYPE_CHECKING?)"
-                ]
-            ) from error
-
-
 def _spec(
     function: func.Function, settings: Mapping[str, str], problems: list[str]
 ) -> TimerFunction | QueueFunction | HttpFunction | None:
@@ -193,11 +174,12 @@ def _spec(
     if trigger is None:
         problems.append(f"function {name} has no trigger")
         return None
-    has_return = any(b.get("name") == "$return" for b in bindings)
+    returned = next((b for b in bindings if b.get("name") == "$return"), None)
     user_function = UserFunction(
-        name, function.get_user_function(), str(trigger["name"]), has_return
+        name, function.get_user_function(), str(trigger["name"]), returned is not None
     )
     _check_parameters(user_function, bindings, problems)
+    problems += annotation_problems(name, user_function.callable, trigger, returned)
     return None if unresolved else _trigger_spec(user_function, trigger, problems)
 
 

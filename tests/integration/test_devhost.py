@@ -38,6 +38,7 @@ pytestmark = pytest.mark.integration
 SAMPLE_APP = "tests.integration.devhost_sample_app"
 RETURN_APP = "tests.integration.devhost_return_app"
 TYPE_CHECKING_APP = "tests.integration.devhost_type_checking_app"
+ANNOTATION_APP = "tests.integration.devhost_annotation_app"
 NEVER = "0 0 0 1 1 *"  # once a year: a schedule that does not fire during a test
 WAIT_S = 10.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -513,6 +514,32 @@ async def test_annotation_that_resolves_only_for_type_checkers_refuses_the_app(
         "defined; the Python worker indexes no function of this app (is an annotation "
         "imported only under TYPE_CHECKING?)"
     ]
+
+
+async def test_annotations_that_do_not_fit_their_bindings_refuse_the_app(tmp_path: Path) -> None:
+    host = DevHost(ANNOTATION_APP, settings={}, host_json=write_host_json(tmp_path))
+    with pytest.raises(DevHostError) as raised:
+        await host.start()
+
+    assert raised.value.problems == [
+        'function relay: type of msg binding in the binding decorator "queueTrigger" does not '
+        'match its Python annotation "HttpRequest"',
+        'function page: Python return annotation "NoneType" does not match binding type "http"',
+    ]
+
+
+async def test_trigger_annotated_as_its_raw_payload_is_refused(tmp_path: Path) -> None:
+    module = ModuleType("app_with_raw_trigger")
+    app = func.FunctionApp()
+
+    @app.queue_trigger(arg_name="msg", queue_name="inbox", connection="AzureWebJobsStorage")
+    def raw(msg: str) -> None:
+        return None
+
+    module.app = app  # type: ignore[attr-defined]
+    host = DevHost(module, settings={}, host_json=write_host_json(tmp_path))
+    with pytest.raises(DevHostError, match="parameter msg is annotated str"):
+        await host.start()
 
 
 # Azurite

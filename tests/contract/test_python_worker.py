@@ -2,10 +2,11 @@
 
 The worker (azure-functions-runtime) imports and indexes the app, and each invocation goes
 through its own argument conversion, return-value checks and HTTP encoding; worker313.py plays
-the host's side (docs/decisions.md#python-worker-contract). The app reaches Azurite and the fake
-cloud through the settings in the worker's environment, as on Azure. The sample apps the local
-host's tests use for what the worker refuses (tests/integration/devhost_return_app.py and
-devhost_type_checking_app.py) run here too: both hosts must refuse them the same way.
+the host's side (docs/decisions.md, "Python worker contract"). The app reaches Azurite and the
+fake cloud through the settings in the worker's environment, as on Azure. The sample apps the
+local host's tests use for what the worker refuses (tests/integration/devhost_return_app.py,
+devhost_type_checking_app.py, devhost_annotation_app.py) run here too: both hosts must refuse
+them the same way.
 """
 
 from __future__ import annotations

@@ -6,6 +6,14 @@ callable is called with one keyword argument per binding name. `%NAME%` in bindi
 resolved from the app settings. Supported: timerTrigger, queueTrigger, httpTrigger and the http
 output (`$return`). Every other binding (queue/blob/table outputs, inputs, other triggers) and a
 `context` parameter are reported at start, all together, rather than silently ignored.
+
+Refused as the worker refuses them (azure-functions-python-worker, `functions.py` and
+`dispatcher.py`; azure-functions-runtime for Python 3.13):
+- annotations that do not resolve, or do not fit their binding (`annotations.py`): a name
+  imported only under `TYPE_CHECKING` (with `from __future__ import annotations`) raises
+  NameError in the worker's `typing.get_type_hints` and no function loads;
+- a function without a `$return` binding (queue, timer) that returns anything but None: that
+  invocation fails with RuntimeError, so a queue message is retried and then poisoned.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Any
 
 import azure.functions as func
 
+from devtools.devhost.annotations import annotation_problems, resolve_annotations
 from devtools.devhost.config import DevHostError, resolve_setting_references
 from devtools.devhost.ncrontab import Schedule, parse_schedule
 
@@ -45,6 +54,7 @@ class UserFunction:
     name: str
     callable: Callable[..., Any]
     trigger_arg: str
+    has_return: bool  # a `$return` binding (HTTP's response); without one, None is the only result
 
     @property
     def is_async(self) -> bool:
@@ -60,11 +70,17 @@ class UserFunction:
             running = loop.run_in_executor(executor, functools.partial(self.callable, **arguments))
         try:
             async with asyncio.timeout(timeout_s) as deadline:
-                return await running
+                result = await running
         except TimeoutError:
             if deadline.expired():  # not a TimeoutError the function raised itself
                 raise FunctionTimeoutError(timeout_s or 0.0) from None
             raise
+        if result is not None and not self.has_return:
+            # The worker's own check, after the call: the invocation fails.
+            raise RuntimeError(
+                f"function {self.name!r} without a $return binding returned a non-None value"
+            )
+        return result
 
 
 @dataclass(frozen=True)
@@ -123,9 +139,11 @@ def discover(app: func.FunctionApp, settings: Mapping[str, str]) -> AppFunctions
     # called on the same app (azure-functions 1.26, validate_function_names); a module imported
     # once can back several dev hosts (tests), so forget them first.
     app.functions_bindings = None
+    functions = app.get_functions()
+    resolve_annotations(functions)
     problems: list[str] = []
     timers, queues, http = [], [], []
-    for function in app.get_functions():
+    for function in functions:
         spec = _spec(function, settings, problems)
         if isinstance(spec, TimerFunction):
             timers.append(spec)
@@ -156,8 +174,12 @@ def _spec(
     if trigger is None:
         problems.append(f"function {name} has no trigger")
         return None
-    user_function = UserFunction(name, function.get_user_function(), str(trigger["name"]))
+    returned = next((b for b in bindings if b.get("name") == "$return"), None)
+    user_function = UserFunction(
+        name, function.get_user_function(), str(trigger["name"]), returned is not None
+    )
     _check_parameters(user_function, bindings, problems)
+    problems += annotation_problems(name, user_function.callable, trigger, returned)
     return None if unresolved else _trigger_spec(user_function, trigger, problems)
 
 

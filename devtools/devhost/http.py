@@ -159,13 +159,20 @@ class HttpFront:
 
 
 def to_response(result: Any) -> web.Response:
-    """The function's return value as the host would send it."""
-    if result is None:
-        return web.Response(status=204)
-    if isinstance(result, str | bytes):
+    """The function's return value as the host would send it: an HttpResponse or a str.
+
+    The worker's http output converter (azure.functions.http) encodes nothing else: for None,
+    bytes or any other value the invocation fails with "TypeError: unable to encode outgoing
+    TypedData" and the host answers 500.
+    """
+    if isinstance(result, str):
         result = func.HttpResponse(result)
     if not isinstance(result, func.HttpResponse):
-        logger.warning("an HTTP function returned %s, not an HttpResponse", type(result).__name__)
+        logger.warning(
+            "an HTTP function returned %s, not an HttpResponse or str: the worker cannot encode "
+            "it (TypeError), the host answers 500",
+            type(result).__name__,
+        )
         return web.Response(status=500)
     headers = CIMultiDict((str(k), str(v)) for k, v in result.headers.items())
     headers.setdefault("Content-Type", f"{result.mimetype}; charset={result.charset}")

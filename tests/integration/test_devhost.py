@@ -36,6 +36,9 @@ from tests.integration import devhost_sample_app as sample
 pytestmark = pytest.mark.integration
 
 SAMPLE_APP = "tests.integration.devhost_sample_app"
+RETURN_APP = "tests.integration.devhost_return_app"
+TYPE_CHECKING_APP = "tests.integration.devhost_type_checking_app"
+ANNOTATION_APP = "tests.integration.devhost_annotation_app"
 NEVER = "0 0 0 1 1 *"  # once a year: a schedule that does not fire during a test
 WAIT_S = 10.0
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -453,6 +456,90 @@ async def test_cli_fires_timers_once_drains_and_exits(azurite: Azurite, tmp_path
     lines = stdout.decode().splitlines()
     assert "devhost ready" in lines
     assert lines[-1].endswith("4 processed, 3 succeeded, 1 failed, 1 poisoned")
+
+
+# What the Python worker refuses, refused the same way (tests/contract runs these apps under it)
+
+
+@asynccontextmanager
+async def return_app_host(azurite: Azurite, host_json: Path, queue: str) -> AsyncIterator[DevHost]:
+    settings = {"AzureWebJobsStorage": azurite.connection_string, "RETURN_QUEUE": queue}
+    host = DevHost(RETURN_APP, settings=settings, host_json=host_json, http_port=0)
+    async with host:
+        yield host
+
+
+async def test_queue_function_that_returns_a_value_fails_until_its_message_is_poisoned(
+    azurite: Azurite, tmp_path: Path, queue_name: str
+) -> None:
+    await enqueue(azurite, queue_name, ["some body"])
+    host_json = write_host_json(tmp_path, maxDequeueCount=2)
+    async with return_app_host(azurite, host_json, queue_name) as host:
+        report = await host.drain(WAIT_S)
+
+    assert (report.succeeded, report.failed, report.poisoned) == (0, 2, 1)
+    assert report.failures[0].error == (
+        "RuntimeError: function 'echo' without a $return binding returned a non-None value"
+    )
+    poison = await raw_messages(azurite, f"{queue_name}-poison")
+    assert [base64.b64decode(m).decode() for m in poison] == ["some body"]
+
+
+async def test_http_function_that_returns_none_answers_500(
+    azurite: Azurite, tmp_path: Path, queue_name: str
+) -> None:
+    async with (
+        return_app_host(azurite, write_host_json(tmp_path), queue_name) as host,
+        aiohttp.ClientSession() as session,
+    ):
+        async with session.get(host.route_url("silent")) as response:
+            silent = response.status
+        async with session.get(host.route_url("hello")) as response:
+            hello = (response.status, await response.text())
+
+    assert silent == 500
+    assert hello == (200, "hello")
+
+
+async def test_annotation_that_resolves_only_for_type_checkers_refuses_the_app(
+    tmp_path: Path,
+) -> None:
+    host = DevHost(TYPE_CHECKING_APP, settings={}, host_json=write_host_json(tmp_path))
+    with pytest.raises(DevHostError) as raised:
+        await host.start()
+
+    assert isinstance(raised.value.__cause__, NameError)
+    assert raised.value.problems == [
+        "function inbox: typing.get_type_hints raised NameError: name 'QueueMessage' is not "
+        "defined; the Python worker indexes no function of this app (is an annotation "
+        "imported only under TYPE_CHECKING?)"
+    ]
+
+
+async def test_annotations_that_do_not_fit_their_bindings_refuse_the_app(tmp_path: Path) -> None:
+    host = DevHost(ANNOTATION_APP, settings={}, host_json=write_host_json(tmp_path))
+    with pytest.raises(DevHostError) as raised:
+        await host.start()
+
+    assert raised.value.problems == [
+        'function relay: type of msg binding in the binding decorator "queueTrigger" does not '
+        'match its Python annotation "HttpRequest"',
+        'function page: Python return annotation "NoneType" does not match binding type "http"',
+    ]
+
+
+async def test_trigger_annotated_as_its_raw_payload_is_refused(tmp_path: Path) -> None:
+    module = ModuleType("app_with_raw_trigger")
+    app = func.FunctionApp()
+
+    @app.queue_trigger(arg_name="msg", queue_name="inbox", connection="AzureWebJobsStorage")
+    def raw(msg: str) -> None:
+        return None
+
+    module.app = app  # type: ignore[attr-defined]
+    host = DevHost(module, settings={}, host_json=write_host_json(tmp_path))
+    with pytest.raises(DevHostError, match="parameter msg is annotated str"):
+        await host.start()
 
 
 # Azurite

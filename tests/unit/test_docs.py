@@ -51,6 +51,7 @@ DECISION_ANCHORS = (
     "msgraph-core-deprecated",
     "job-parameters",
     "functions-host-locally",
+    "python-worker-contract",
     "checkov-venv",
     "clouds",
     "queue-settings",

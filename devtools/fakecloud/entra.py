@@ -144,6 +144,7 @@ def _access_token(ctx: EntraContext, record: TenantRecord, method: AuthMethod) -
         subject=sp_id,
         audience=ctx.graph_url,
         lifetime_s=lifetime,
+        now=ctx.signing_key.now(),
     )
     claims.update(
         oid=sp_id,

@@ -487,6 +487,34 @@ def test_azurite_is_stopped_when_its_block_raises(azurite: Azurite) -> None:
     assert second.pid is None
 
 
+async def test_azurite_on_disk_keeps_messages_and_entities_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    stored = Azurite(ensure_installed(repo_root()), location=tmp_path)
+    await asyncio.to_thread(stored.start)
+    try:
+        connection = stored.connection_string
+        async with QueueClient.from_connection_string(connection, "kept") as queue:
+            await queue.create_queue()
+            await queue.send_message("still here")
+        async with TableServiceClient.from_connection_string(connection) as tables:
+            await tables.create_table("kept")
+            await tables.get_table_client("kept").upsert_entity(
+                {"PartitionKey": "p", "RowKey": "r"}
+            )
+        await asyncio.to_thread(stored.stop)
+        await asyncio.to_thread(stored.start)
+
+        assert stored.connection_string == connection
+        async with QueueClient.from_connection_string(connection, "kept") as queue:
+            assert [m.content for m in await queue.peek_messages(max_messages=5)] == ["still here"]
+        async with TableServiceClient.from_connection_string(connection) as tables:
+            kept = tables.get_table_client("kept")
+            assert [e["RowKey"] async for e in kept.list_entities()] == ["r"]
+    finally:
+        await asyncio.to_thread(stored.stop)
+
+
 # host.json and NCRONTAB (no Azurite)
 
 

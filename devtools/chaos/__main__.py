@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from devtools.azurite import repo_root
 from devtools.chaos.config import ChaosConfig
@@ -27,8 +29,14 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = _arguments(argv)
+    # SIGTERM stops the suite as Ctrl-C does: workers, Azurite and the fake cloud stop too.
+    signal.signal(signal.SIGTERM, _interrupt)
     form = ChaosConfig.short if arguments.short else ChaosConfig.full
     config = form(arguments.tenants) if arguments.tenants else form()
     shutil.rmtree(arguments.workdir, ignore_errors=True)

@@ -45,7 +45,7 @@ class Figure:
         return "\n".join(lines + ([f"  ... and {more} more"] if more > 0 else []))
 
 
-@dataclass
+@dataclass(repr=False)
 class ChaosReport:
     run_id: str
     tenants: int
@@ -60,6 +60,10 @@ class ChaosReport:
     @property
     def ok(self) -> bool:
         return all(f.ok for f in self.figures)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.key}={f.value}" for f in self.figures)
+        return f"ChaosReport(run {self.run_id}: {shown})"
 
     def figure(self, key: str) -> Figure:
         return next(f for f in self.figures if f.key == key)

@@ -179,6 +179,15 @@ def failures_unexplained(run: Mapping[str, Any], name: Names) -> Figure:
     return Figure("failures_unexplained", title, len(details), tuple(details))
 
 
+def fault_free_health(registry: list[dict[str, Any]], tenants: list[ChaosTenant]) -> str:
+    """`fault-free tenants: healthy 17, misconfigured 3`: their health right now."""
+    health = {r["tenant_id"]: r["health"]["status"] for r in registry}
+    counts = Counter(
+        health.get(t.tenant_id, "unregistered") for t in tenants if not t.has_tenant_fault
+    )
+    return "fault-free tenants: " + ", ".join(f"{s} {n}" for s, n in sorted(counts.items()))
+
+
 def tenant_fault_health(registry: list[dict[str, Any]], tenants: list[ChaosTenant]) -> str:
     """One line: how tenants with a fault of their own ended, by fault (for reading, no figure)."""
     health = {r["tenant_id"]: r["health"]["status"] for r in registry}

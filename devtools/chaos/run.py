@@ -34,7 +34,7 @@ async def run_chaos(
             f"message twice (logs in {workdir})"
         )
         await register(stage.client, tenants)
-        timeline = await shake(stage, config, say)
+        timeline = await shake(stage, config, tenants, say)
         run = await settle(stage.client, timeline, config.settle_s)
         registry = await stage.client.tenants()
         figures = _figures(run, registry, tenants, stage.cloud)

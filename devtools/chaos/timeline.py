@@ -8,7 +8,9 @@
    serving the API) is killed with SIGKILL in the middle of applying, and a new one starts.
 4. Azurite is stopped for `storage_outage_s` and started again on the same data.
 Throughout, every message is delivered twice (the workers) and the fake cloud's clock runs
-ahead (the stage). Then the suite waits, up to `settle_s`, until no row is queued or running.
+ahead (the stage). After each event the suite notes how the fault-free tenants stand (which
+app-wide fault did what to them), then it waits, up to `settle_s`, until no row is queued or
+running.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from devtools.chaos import report
 from devtools.chaos.client import ApiError, AppClient
 from devtools.chaos.config import ChaosConfig
 from devtools.chaos.stage import ChaosStage
+from devtools.chaos.tenants import ChaosTenant
 from devtools.fakecloud.faults import Fault
 from devtools.fakecloud.server import FakeCloud
 
@@ -51,24 +55,39 @@ class Timeline:
         self.say(f"  {time.monotonic() - self.started:5.1f} s  {event}")
 
 
-async def shake(stage: ChaosStage, config: ChaosConfig, say: Callable[[str], None]) -> Timeline:
+async def shake(
+    stage: ChaosStage, config: ChaosConfig, tenants: list[ChaosTenant], say: Callable[[str], None]
+) -> Timeline:
     """Start the scheduled run and put the app through every event; the run's id and events."""
     timeline = Timeline(say)
+
+    async def add(event: str) -> None:
+        timeline.add(f"{event}; {await _fault_free_health(stage.client, tenants)}")
+
     stage.cloud.add_fault(Fault("msi", "status", status=503, label=IDENTITY_OUTAGE))
     timeline.started = time.monotonic()
     await stage.client.run_timer("scheduled_run")
     timeline.run_id = await _scheduled_run(stage.client)
     await _until(timeline.started + config.identity_outage_s)
     refused = _end(stage.cloud, IDENTITY_OUTAGE)
-    timeline.add(
+    await add(
         f"managed identity endpoint down (503) {config.identity_outage_s:g} s from the run's "
         f"start: {refused} requests refused"
     )
-    timeline.add(await _federation_mismatch(stage.cloud, config.federation_window_s))
-    timeline.add(await _kill_mid_apply(stage, config))
+    await add(await _federation_mismatch(stage.cloud, config.federation_window_s))
+    await add(await _kill_mid_apply(stage, config))
     await stage.storage_outage(config.storage_outage_s)
-    timeline.add(f"Azurite stopped for {config.storage_outage_s:g} s, then started on its data")
+    await add(f"Azurite stopped for {config.storage_outage_s:g} s, then started on its data")
     return timeline
+
+
+async def _fault_free_health(client: AppClient, tenants: list[ChaosTenant]) -> str:
+    """How the tenants without a fault of their own stand now (GET /api/tenants)."""
+    try:
+        registry = await client.tenants()
+    except ApiError:
+        return "tenant health unknown (the API did not answer)"
+    return report.fault_free_health(registry, tenants)
 
 
 async def _scheduled_run(client: AppClient) -> str:

@@ -99,3 +99,15 @@ def test_the_report_shows_every_figure_and_the_evidence_of_those_not_zero() -> N
     assert "rows not final" in text
     assert "FAILED" in text
     assert text.endswith("duplicate writes: 1\n  Chaos 001: create x")
+
+
+def test_the_health_of_fault_free_tenants_is_counted_by_status() -> None:
+    registry = [
+        {"tenant_id": t.tenant_id, "health": {"status": "healthy"}, "job_health": {}}
+        for t in TENANTS[:4]
+    ]
+    registry[2]["health"] = {"status": "quarantined"}
+
+    shown = report.fault_free_health(registry, TENANTS[:4])
+
+    assert shown == "fault-free tenants: healthy 1, quarantined 1"  # 1 and 3 have faults

@@ -3,7 +3,10 @@
 `ensure_installed(root)` puts azurite@3.35.0 under `<root>/.xtenant/node` once (3.36+ needs
 Node 22; this project's machines have Node 20). `Azurite` runs it in memory on 127.0.0.1, on
 free ports by default, and always stops it: on `stop()`, at the end of a `with` block (also on
-an exception or Ctrl-C) and, as a last resort, when the interpreter exits.
+an exception or Ctrl-C) and, as a last resort, when the interpreter exits. With `location`, it
+keeps its data in that folder instead: stopped (SIGTERM, Azurite saves on the way out) and
+started again, it serves the same queues and tables on the same ports, as a storage account
+comes back after an outage.
 
 `python -m devtools.azurite [--standard-ports]` runs it in the foreground, prints the endpoints
 and the connection string's shape, then exactly `azurite ready`.
@@ -126,18 +129,21 @@ def free_ports(count: int) -> list[int]:
 
 
 class Azurite:
-    """One Azurite process: blob, queue and table services on 127.0.0.1, in memory."""
+    """One Azurite process: blob, queue and table services on 127.0.0.1, in memory (or on disk
+    in `location`). Ports are chosen at the first start and kept by later ones."""
 
     def __init__(
         self,
         executable: Path,
         *,
         standard_ports: bool = False,
+        location: Path | None = None,
         startup_timeout_s: float = 30.0,
         stop_timeout_s: float = 5.0,
     ) -> None:
         self._executable = executable
         self._standard_ports = standard_ports
+        self._location = location
         self._startup_timeout_s = startup_timeout_s
         self._stop_timeout_s = stop_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
@@ -149,15 +155,17 @@ class Azurite:
         """Start Azurite and return once all three services accept connections."""
         if self._process is not None:
             raise AzuriteError("Azurite is already running")
-        self._ports = STANDARD_PORTS if self._standard_ports else Ports(*free_ports(3))
-        self._workdir = tempfile.TemporaryDirectory(prefix="azurite-")
+        if self._ports is None:
+            self._ports = STANDARD_PORTS if self._standard_ports else Ports(*free_ports(3))
+        if self._location is None:
+            self._workdir = tempfile.TemporaryDirectory(prefix="azurite-")
         self._output = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop()
         self._process = subprocess.Popen(  # noqa: S603 - our installed bin, fixed arguments
             self._command(self._ports),
             stdin=subprocess.DEVNULL,
             stdout=self._output,
             stderr=subprocess.STDOUT,
-            cwd=self._workdir.name,
+            cwd=self._location or (self._workdir.name if self._workdir else None),
         )
         atexit.register(self.stop)
         try:
@@ -167,7 +175,11 @@ class Azurite:
             raise
 
     def _command(self, ports: Ports) -> list[str]:
-        command = [str(self._executable), "--silent", "--inMemoryPersistence"]
+        command = [str(self._executable), "--silent"]
+        if self._location is None:
+            command.append("--inMemoryPersistence")
+        else:
+            command += ["--location", str(self._location)]
         command += ["--skipApiVersionCheck", "--disableTelemetry"]
         for service in SERVICES:
             command += [f"--{service}Host", HOST, f"--{service}Port", str(ports.of(service))]
@@ -189,7 +201,10 @@ class Azurite:
                 time.sleep(0.05)  # polling a child process's ports: nothing to wait on
 
     def stop(self) -> None:
-        """Stop Azurite: SIGTERM, then SIGKILL after `stop_timeout_s`. Safe to call twice."""
+        """Stop Azurite: SIGTERM, then SIGKILL after `stop_timeout_s`. Safe to call twice.
+
+        Data in memory is gone; data in `location` stays for the next `start()`.
+        """
         atexit.unregister(self.stop)
         process, self._process = self._process, None
         if process is not None and process.poll() is None:

@@ -196,12 +196,30 @@ class Ledger:
         error: XtenantError,
         *,
         attempts: int | None = None,
+        etag: str | None = None,
     ) -> None:
-        """A transient failure: back to `queued` with the error, for the redelivery to pick up."""
+        """A transient failure: back to `queued` with the error, for the redelivery to pick up.
+
+        With `etag`, only if the row is still as it was read (else nothing is written).
+        """
         fields = {"status": Status.QUEUED.value, "running_until": "", **_error_fields(error)}
         if attempts is not None:
             fields["attempts"] = attempts
-        await self._merge(run_id, tenant_id, job, fields)
+        if etag is None:
+            await self._merge(run_id, tenant_id, job, fields)
+            return
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError
+        from azure.data.tables import UpdateMode
+
+        entity = {"PartitionKey": run_id, "RowKey": row_key(tenant_id, job), **fields}
+        with contextlib.suppress(ResourceModifiedError):
+            await self.table.update_entity(
+                entity,
+                mode=UpdateMode.MERGE,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
 
     async def end(
         self, run_id: str, tenant_id: str, job: str, status: Status, error: XtenantError

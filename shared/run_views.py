@@ -60,6 +60,8 @@ def row_view(entity: dict[str, Any]) -> dict[str, Any]:
         "remediation": entity.get("remediation") or None,
         "app_wide": bool(entity.get("app_wide", False)),
         "attempts": entity.get("attempts", 0),
+        #: times the row's message was sent again (sweeper, or a claim still held at the end)
+        "resent": entity.get("sweeps", 0),
         "queued_at": entity.get("queued_at"),
         "started_at": entity.get("started_at"),
         "finished_at": entity.get("finished_at"),

@@ -76,7 +76,9 @@ class Services:
             audit=AuditTrail(storage.table(AUDIT_TABLE)),
             claims=Claims(runs_table),
             locks=ApplyLocks(tenants_table),
-            app_breaker=AppBreaker(tenants_table),
+            app_breaker=AppBreaker(
+                tenants_table, pause=timedelta(seconds=settings.app_pause_seconds)
+            ),
             idempotency=IdempotencyKeys(runs_table),
         )
 

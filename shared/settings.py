@@ -105,6 +105,7 @@ _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 DEFAULT_SCHEDULE = "0 0 2 * * *"
 DEFAULT_CONSENT_LINK_DAYS = 7
 DEFAULT_LEASE_SECONDS = 60
+DEFAULT_APP_PAUSE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,8 @@ class Settings:
     #: a worker's claim on a row (and its apply lock) lasts this long unless renewed; a worker
     #: that dies frees its row after at most this long
     lease_seconds: int = DEFAULT_LEASE_SECONDS
+    #: after an app-wide failure (the app's own identity), how long every tenant's work waits
+    app_pause_seconds: int = DEFAULT_APP_PAUSE_SECONDS
 
     @property
     def operator_token_issuer(self) -> str:
@@ -311,6 +314,9 @@ class _Loader:
             ),
             lease_seconds=self.whole_number(
                 "XTENANT_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, low=5, high=600
+            ),
+            app_pause_seconds=self.whole_number(
+                "XTENANT_APP_PAUSE_SECONDS", DEFAULT_APP_PAUSE_SECONDS, low=1, high=600
             ),
         )
         if self.problems:

@@ -30,6 +30,7 @@ from shared.messages import BadMessage, TenantJobMessage
 from shared.results import Mode, Status, TenantResult
 from shared.runner import run_tenant_job
 from shared.services import Services
+from shared.sweeper import MAX_SWEEPS, LeftBehind
 from shared.tenants import Health, HealthStatus, Stored
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ async def _admitted(
         return await _skip(services, message, skip_reason(refused))
     lease = timedelta(seconds=services.settings.lease_seconds)
     if message.mode is Mode.APPLY:  # the apply lock is also this row's claim (locks.py)
-        lock = await _lock(services, message, now, lease)
+        lock = await _lock(services, message, row, now, lease)
         try:
             async with _renewing(services, None, lock, lease):
                 result = await _run(services, message)
@@ -114,7 +115,7 @@ async def _run(services: Services, message: TenantJobMessage) -> TenantResult:
 
 
 async def _lock(
-    services: Services, message: TenantJobMessage, now: datetime, lease: timedelta
+    services: Services, message: TenantJobMessage, row: RecordedRow, now: datetime, lease: timedelta
 ) -> Lock:
     """The (tenant, job) apply lock, or RetryLater while another delivery or run holds it."""
     lock = await services.locks.acquire(
@@ -122,7 +123,11 @@ async def _lock(
     )
     if lock is None:
         waiting = ApplyInProgress(message.tenant_id, message.job)
-        await services.ledger.will_retry(message.run_id, message.tenant_id, message.job, waiting)
+        # only if the row is as read: the holder may have finished it meanwhile, and a final
+        # row must stay final
+        await services.ledger.will_retry(
+            message.run_id, message.tenant_id, message.job, waiting, etag=row.etag
+        )
         raise RetryLater(waiting.message)
     return lock
 
@@ -245,7 +250,8 @@ async def _poisoned(services: Services, body: str, message_id: str) -> None:
         if Status(row["status"]) in _FINAL_STATUSES:
             return  # it finished after all (a late success raced the poisoning)
         if await _still_held(services, message, row):
-            return  # a duplicate gave up while the delivery holding the claim still works
+            await _later_again(services, message, row)
+            return
         error = DeliveriesExhausted(
             row.get("error_class") or "poisoned",
             f"gave up after {row.get('attempts', '?')} attempts; "
@@ -263,6 +269,27 @@ async def _poisoned(services: Services, body: str, message_id: str) -> None:
             error,
         )
         log.error("poisoned: %s", error.message)
+
+
+async def _later_again(services: Services, message: TenantJobMessage, row: dict[str, Any]) -> None:
+    """The row's claim is still held: by a delivery still working, or by a worker that died and
+    whose lease has not run out yet. Either way the row is not this message's to end: send it
+    back to the queue, visible once the lease has run out (three times at most, like the
+    sweeper), and the next delivery finds the row done, or takes it over."""
+    resent = int(row.get("resent") or 0)
+    where = (message.run_id, message.tenant_id, message.job)
+    if resent >= MAX_SWEEPS:
+        left = LeftBehind(
+            f"its claim was still held after {resent} more tries; its worker kept stopping",
+            tenant_id=message.tenant_id,
+            remediation="Run the tenant again; if it repeats, read the Function App's logs.",
+        )
+        await services.ledger.end(*where, Status.FAILED, left)
+        return
+    delay = services.settings.lease_seconds + 5
+    await services.queue.send_message(message.to_json(), visibility_timeout=delay)
+    await services.ledger.swept(*where, resent + 1, datetime.now(UTC))
+    log.warning("claim still held: message sent again, visible in %d s", delay)
 
 
 async def _still_held(services: Services, message: TenantJobMessage, row: dict[str, Any]) -> bool:

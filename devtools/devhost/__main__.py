@@ -1,12 +1,16 @@
 """`python -m devtools.devhost [--app function_app] [--settings local.settings.json] [--once]
-[--port 7071] [--drain]`: run a v2 function app locally without Core Tools.
+[--port 7071] [--drain] [--deliver-twice]`: run a v2 function app locally without Core Tools.
 
 Settings come from the file's `Values`; as with Core Tools, a variable already set in the
 environment wins over the file. Prints each function (HTTP ones with their URL), the function
 key for this run (for `function`/`admin` routes; `--function-key` or DEVHOST_FUNCTION_KEY to
-choose it), then `devhost ready`. `--once` fires every timer once at start instead of
-scheduling them; `--drain` then processes every queued message, prints the counts and exits
-(1 if the queues did not empty in `--drain-timeout` seconds). Otherwise it serves until Ctrl-C.
+choose it), `listening on http://127.0.0.1:<port>`, then `devhost ready`. `--once` fires
+every timer once at start instead of scheduling them; `--drain` then processes every queued
+message, prints the counts and exits (1 if the queues did not empty in `--drain-timeout`
+seconds). Otherwise it serves until Ctrl-C.
+`--deliver-twice` hands every queue message to its function twice at once (at-least-once
+delivery: the chaos suite runs the app this way). `POST /admin/functions/<timer>` with the key
+runs a timer now, as the host's admin endpoint does.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--drain", action="store_true", help="process all messages, then exit")
     parser.add_argument("--drain-timeout", type=float, default=300.0)
     parser.add_argument("--function-key", default=os.environ.get("DEVHOST_FUNCTION_KEY"))
+    parser.add_argument(
+        "--deliver-twice", action="store_true", help="run every queue message twice at once"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="tracebacks of failures")
     return parser.parse_args(argv)
 
@@ -59,6 +66,7 @@ def _announce(host: DevHost) -> None:
         url = host.route_url(route.route)
         print(f"  {route.function.name}: [{methods}] {url} ({route.auth_level})")
     print(f"function key (this run only): {host.function_key}")
+    print(f"listening on {host.http_base_url}")
     print("devhost ready", flush=True)
 
 
@@ -70,6 +78,7 @@ async def _run(arguments: argparse.Namespace, settings: dict[str, str]) -> int:
         http_port=arguments.port,
         function_key=arguments.function_key,
         schedule_timers=not arguments.once,
+        deliveries=2 if arguments.deliver_twice else 1,
     )
     async with host:
         _announce(host)

@@ -75,8 +75,9 @@ class DevHost:
 
     `settings` (a dict, or a local.settings.json path) go into os.environ before the app is
     imported, over any value already there, and the environment is restored on stop().
-    `schedule_timers=False` runs timers only through fire_timers(). `function_key` defaults to
-    a random per-run key.
+    `schedule_timers=False` runs timers only through fire_timers() (or the admin endpoint,
+    http.py). `function_key` defaults to a random per-run key. `deliveries=2` hands every queue
+    message to its function twice at once (at-least-once delivery, queues.py).
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class DevHost:
         function_key: str | None = None,
         schedule_timers: bool = True,
         shutdown_grace_s: float = 10.0,
+        deliveries: int = 1,
     ) -> None:
         self._app_module = app_module
         self._settings = (
@@ -99,6 +101,7 @@ class DevHost:
         self._function_key = function_key or new_function_key()
         self._schedule_timers = schedule_timers
         self._grace_s = shutdown_grace_s
+        self._deliveries = deliveries
         self._saved_environment: dict[str, str | None] | None = None
         self._ledger = Ledger()
         self._accounts = StorageAccounts()
@@ -107,6 +110,7 @@ class DevHost:
         self._listeners: list[QueueListener] = []
         self._timers: list[TimerRunner] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._fired: set[asyncio.Task[Invocation]] = set()
         self._runner: web.AppRunner | None = None
         self._bound_port: int | None = None
         self._route_prefix = "api"
@@ -143,9 +147,10 @@ class DevHost:
     async def stop(self) -> None:
         """Stop listening, give running functions `shutdown_grace_s`, restore the environment."""
         tasks, self._tasks = self._tasks, []
-        for task in tasks:
+        fired, self._fired = self._fired, set()
+        for task in (*tasks, *fired):
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, *fired, return_exceptions=True)
         for listener in self._listeners:
             await listener.stop(self._grace_s)
         if self._runner is not None:
@@ -287,6 +292,7 @@ class DevHost:
             function_timeout_s=options.function_timeout_s,
             executor=self._executor,
             ledger=self._ledger,
+            deliveries=self._deliveries,
         )
 
     def _http_front(self, functions: AppFunctions, options: HostOptions) -> HttpFront:
@@ -306,7 +312,21 @@ class DevHost:
             function_key=self._function_key,
             executor=self._executor,
             function_timeout_s=options.function_timeout_s,
+            run_timer=self._run_timer,
         )
+
+    def _run_timer(self, name: str) -> bool:
+        """Start timer function `name` now, in the background; False if no timer has that name.
+
+        The admin endpoint's way to run a non-HTTP function (http.py): it answers at once.
+        """
+        timer = next((t for t in self._timers if t.spec.function.name == name), None)
+        if timer is None:
+            return False
+        task = asyncio.create_task(timer.fire())
+        self._fired.add(task)
+        task.add_done_callback(self._fired.discard)
+        return True
 
     async def _serve_http(self, front: HttpFront) -> None:
         self._runner = web.AppRunner(front.application(), access_log=None)

@@ -6,6 +6,11 @@ bool, guid, alpha) constrains it, `{*name}` takes the rest of the path. Literal 
 parameters. A method the function does not accept gets 404, as on Azure (azure-functions-host
 issue #10098). `function` and `admin` auth levels need the dev host's key in `?code=` or the
 `x-functions-key` header, else 401; the one key stands for function, host and master keys.
+
+`POST /admin/functions/{name}` (master key) runs a timer function now and answers 202 at once,
+as the host's admin endpoint does for a non-HTTP function ("Manually run a non HTTP-triggered
+function"): https://learn.microsoft.com/azure/azure-functions/functions-manually-run-non-http
+The dev host runs timers this way; other triggers answer 400.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import hmac
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +33,7 @@ from devtools.devhost.functions import HttpFunction
 from devtools.devhost.ledger import logger
 
 MAX_REQUEST_BYTES = 100 * 1024 * 1024  # the host's request size limit
+ADMIN_FUNCTIONS = "/admin/functions/"
 _PARAMETER = re.compile(r"^\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?(\?)?\}$")
 _CONSTRAINTS = {
     "int": r"-?\d+",
@@ -81,7 +87,10 @@ def _segment(segment: str, route: str) -> tuple[str, int]:
 
 
 class HttpFront:
-    """Routes requests to HTTP functions; `function_key` guards function and admin levels."""
+    """Routes requests to HTTP functions; `function_key` guards function and admin levels.
+
+    `run_timer(name)` starts a timer function for the admin endpoint (False: no such timer).
+    """
 
     def __init__(
         self,
@@ -91,12 +100,14 @@ class HttpFront:
         function_key: str,
         executor: Executor,
         function_timeout_s: float | None,
+        run_timer: Callable[[str], bool] | None = None,
     ) -> None:
         self._routes = sorted(routes, key=lambda r: r.precedence)
         self._prefix = "/" + route_prefix.lower() if route_prefix else ""
         self._key = function_key
         self._executor = executor
         self._timeout_s = function_timeout_s
+        self._run_timer = run_timer
 
     def application(self) -> web.Application:
         app = web.Application(client_max_size=MAX_REQUEST_BYTES)
@@ -104,6 +115,8 @@ class HttpFront:
         return app
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path.lower().startswith(ADMIN_FUNCTIONS):
+            return self._admin(request)
         found = self._find(request.method.upper(), request.path)
         if found is None:
             return web.Response(status=404)
@@ -121,6 +134,19 @@ class HttpFront:
             (time.monotonic() - started) * 1000,
         )
         return response
+
+    def _admin(self, request: web.Request) -> web.Response:
+        """POST /admin/functions/{name}: run a timer function now (202), as the host does."""
+        if request.method.upper() != "POST":
+            return web.Response(status=405)
+        if not self._authorized(request):
+            return web.Response(status=401)
+        name = unquote(request.path[len(ADMIN_FUNCTIONS) :]).strip("/")
+        if self._run_timer is None or not self._run_timer(name):
+            text = f"no timer function named {name!r} (the dev host runs only timers this way)"
+            return web.Response(status=400 if name else 404, text=text)
+        logger.info("%s (timer) run by the admin endpoint", name)
+        return web.Response(status=202)
 
     def _find(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         if self._prefix:

@@ -12,6 +12,12 @@ Per queue function, one listener (WebJobs Storage Queues extension, QueueListene
   its visibility timeout ends, as on Azure;
 - an empty queue is polled again after 100 ms, doubling up to maxPollingInterval.
 Messages are read and copied raw (no SDK encode/decode policy) so a poison copy is byte-equal.
+
+`deliveries=2` hands every received message to the function twice at once, as two hosts that
+both received it would: the Queue service delivers at least once (a message whose visibility
+timeout lapses while its first run goes on is delivered again), and an app must do its work
+once all the same. Each run completes the message on its own, as separate hosts would: the
+first success deletes it (the other's delete finds it gone), a failure releases or poisons it.
 """
 
 from __future__ import annotations
@@ -104,10 +110,12 @@ class QueueListener:
         function_timeout_s: float | None,
         executor: Executor,
         ledger: Ledger,
+        deliveries: int = 1,
     ) -> None:
         self.spec = spec
         self.queue = queue
         self.poison = poison
+        self._deliveries = deliveries
         self._options = options
         self._timeout_s = function_timeout_s
         self._executor = executor
@@ -212,6 +220,10 @@ class QueueListener:
         except ValueError:
             await self._move_unseen(message, dequeue_count)
             return
+        runs = (self._deliver(message, body, dequeue_count) for _ in range(self._deliveries))
+        await asyncio.gather(*runs)
+
+    async def _deliver(self, message: QueueMessage, body: bytes, dequeue_count: int) -> None:
         self._ledger.started()
         try:
             invocation = await self._invoke(message, body, dequeue_count)

@@ -1,4 +1,5 @@
-"""`python -m devtools.fakecloud --scenario FILE [--workdir DIR] [--latency-ms N] [--preload]`.
+"""`python -m devtools.fakecloud --scenario FILE [--workdir DIR] [--latency-ms N] [--preload]
+[--clock-offset-s S]`.
 
 Prints the URLs and the app's environment as KEY=value lines, then exactly `fakecloud ready`;
 serves until SIGINT or SIGTERM. IDENTITY_HEADER is a random per-run value, printed only in the
@@ -6,7 +7,8 @@ environment block, for a locally started app to use.
 
 `--latency-ms` delays every token and Graph request (a `$batch` once, not once per item);
 `--preload` builds every tenant's Graph directory before `fakecloud ready` instead of on its
-first request (the benchmark keeps that work out of what it measures).
+first request (the benchmark keeps that work out of what it measures); `--clock-offset-s` runs
+the fake cloud's clock S seconds ahead of this machine's (tokens it issues and checks).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--preload", action="store_true", help="build every tenant's directory before ready"
+    )
+    parser.add_argument(
+        "--clock-offset-s", type=float, default=0.0, help="seconds the fake's clock runs ahead"
     )
     return parser.parse_args(argv)
 
@@ -89,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fakecloud: {exc}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="fakecloud-") as default_workdir:
-        cloud = FakeCloud(scenario, workdir=args.workdir or Path(default_workdir))
+        cloud = FakeCloud(
+            scenario,
+            workdir=args.workdir or Path(default_workdir),
+            clock_offset_s=args.clock_offset_s,
+        )
         asyncio.run(_serve(cloud, args.latency_ms, args.preload))
     return 0
 

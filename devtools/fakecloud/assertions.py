@@ -24,7 +24,7 @@ import jwt
 from devtools.fakecloud.aadsts import EntraError, aadsts
 from devtools.fakecloud.scenario import FederatedCredentialSpec
 from devtools.fakecloud.state import AppCertificate, CloudState
-from devtools.fakecloud.tokens import SigningKey
+from devtools.fakecloud.tokens import SigningKey, check_times
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 AuthMethod = Literal["federated", "certificate", "secret"]
@@ -84,7 +84,7 @@ def unverified_claims(assertion: str) -> dict[str, Any]:
     return claims
 
 
-def _time_error(assertion: str) -> Rejected:
+def _time_error(assertion: str, now: float) -> Rejected:
     claims = unverified_claims(assertion)
 
     def show(key: str) -> str:
@@ -93,15 +93,15 @@ def _time_error(assertion: str) -> Rejected:
             return "unknown"
         return datetime.datetime.fromtimestamp(value, datetime.UTC).strftime("%m/%d/%Y %H:%M:%S")
 
-    now = datetime.datetime.now(datetime.UTC).strftime("%m/%d/%Y %H:%M:%S")
-    return Rejected(aadsts(700024, now=now, nbf=show("nbf"), exp=show("exp")))
+    shown = datetime.datetime.fromtimestamp(now, datetime.UTC).strftime("%m/%d/%Y %H:%M:%S")
+    return Rejected(aadsts(700024, now=shown, nbf=show("nbf"), exp=show("exp")))
 
 
 def _check_federated_assertion(check: ClientCheck, assertion: str) -> None:
     try:
         claims = check.signing_key.verify(assertion)
     except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError) as exc:
-        raise _time_error(assertion) from exc
+        raise _time_error(assertion, check.signing_key.now()) from exc
     except jwt.InvalidSignatureError as exc:
         raise Rejected(aadsts(700027, detail="Signature is invalid.")) from exc
     except jwt.InvalidTokenError as exc:
@@ -136,7 +136,9 @@ def _check_certificate_assertion(
     certificate = check.state.certificate(x5t=header.get("x5t"), x5t_s256=header.get("x5t#S256"))
     if certificate is None:
         raise Rejected(aadsts(700027, detail="Key was not found."))
-    claims = _verify_with_certificate(certificate, assertion, str(header.get("alg")))
+    claims = _verify_with_certificate(
+        certificate, assertion, str(header.get("alg")), now=check.signing_key.now()
+    )
     if not (claims.get("iss") == claims.get("sub") == client_id):
         raise Rejected(aadsts(700021))
     if claims.get("aud") != check.token_endpoint:
@@ -145,7 +147,7 @@ def _check_certificate_assertion(
 
 
 def _verify_with_certificate(
-    certificate: AppCertificate, assertion: str, algorithm: str
+    certificate: AppCertificate, assertion: str, algorithm: str, *, now: float
 ) -> dict[str, Any]:
     if algorithm not in ("RS256", "PS256"):
         raise Rejected(aadsts(700027, detail=f"Algorithm '{algorithm}' is not supported."))
@@ -154,10 +156,17 @@ def _verify_with_certificate(
             assertion,
             certificate.public_key,
             algorithms=[algorithm],
-            options={"verify_aud": False, "require": ["exp"]},
+            options={
+                "verify_aud": False,
+                "require": ["exp"],
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
         )
+        check_times(claims, now=now)
     except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError) as exc:
-        raise _time_error(assertion) from exc
+        raise _time_error(assertion, now) from exc
     except jwt.InvalidSignatureError as exc:
         raise Rejected(aadsts(700027, detail="Signature is invalid.")) from exc
     except jwt.InvalidTokenError as exc:

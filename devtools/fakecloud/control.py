@@ -5,10 +5,12 @@ separate fakecloud process see the same behaviour:
 
     GET    /_fake/counters                      counters (RequestLog.snapshot)
     GET    /_fake/requests?service=&tenant_id=  recorded requests
-    POST   /_fake/reset                         clear the request log
+    GET    /_fake/writes                        applied Graph creates and PATCHes, duplicates
+    POST   /_fake/reset                         clear the request log and the write log
     GET    /_fake/faults                        faults in force
     POST   /_fake/faults                        add a fault (JSON like a scenario fault)
-    DELETE /_fake/faults[?tenant_id=]           clear faults (all, or one tenant's)
+    DELETE /_fake/faults[?tenant_id=&label=]    clear faults (all, one tenant's, or one label's);
+                                                answers the faults it removed, with their hits
     PATCH  /_fake/tenants/{tenant_id}           change or create a tenant: state, roles, name, graph
     PATCH  /_fake/app                           {"federated_credentials", "redirect_uris",
                                                  "required_roles"}: any of them
@@ -33,7 +35,7 @@ from typing import Any
 from aiohttp import web
 
 from devtools.fakecloud.faults import Fault, FaultBook
-from devtools.fakecloud.graph import TenantDirectory, directory_from_scenario
+from devtools.fakecloud.graph import TenantDirectory, WriteLog, directory_from_scenario
 from devtools.fakecloud.operators import OperatorIssuer, OperatorKind
 from devtools.fakecloud.requestlog import RequestLog, RequestRecord
 from devtools.fakecloud.scenario import (
@@ -60,11 +62,13 @@ class Controller:
         directories: MutableMapping[str, Any],
         placeholders: Mapping[str, str],
         operators: OperatorIssuer,
+        writes: WriteLog | None = None,
     ) -> None:
         self._operators = operators
         self._state = state
         self._faults = faults
         self._log = log
+        self._writes = writes or WriteLog()
         self._directories = directories
         self._placeholders = dict(placeholders)
 
@@ -128,8 +132,8 @@ class Controller:
         self._faults.add(parsed)
         return parsed
 
-    def clear_faults(self, tenant_id: str | None = None) -> None:
-        self._faults.clear(tenant_id=tenant_id)
+    def clear_faults(self, tenant_id: str | None = None, label: str | None = None) -> list[Fault]:
+        return self._faults.clear(tenant_id=tenant_id, label=label)
 
     def list_faults(self) -> list[Fault]:
         return list(self._faults.faults)
@@ -148,8 +152,12 @@ class Controller:
     ) -> list[RequestRecord]:
         return self._log.select(service=service, tenant_id=tenant_id)
 
+    def writes(self) -> dict[str, Any]:
+        return self._writes.summary()
+
     def reset_log(self) -> None:
         self._log.reset()
+        self._writes.reset()
 
     def operator_token(
         self,
@@ -225,6 +233,9 @@ def add_control_routes(app: web.Application, controller: Controller) -> None:
         records = controller.requests(q.get("service"), q.get("tenant_id"))
         return [dataclasses.asdict(record) for record in records]
 
+    async def writes(request: web.Request) -> object:
+        return controller.writes()
+
     async def reset(request: web.Request) -> object:
         controller.reset_log()
         return {"ok": True}
@@ -236,8 +247,9 @@ def add_control_routes(app: web.Application, controller: Controller) -> None:
         return fault_to_dict(controller.add_fault(await _body(request)))
 
     async def clear_faults(request: web.Request) -> object:
-        controller.clear_faults(request.query.get("tenant_id"))
-        return {"ok": True}
+        q = request.query
+        removed = controller.clear_faults(q.get("tenant_id"), q.get("label"))
+        return [fault_to_dict(f) for f in removed]
 
     async def tenant(request: web.Request) -> object:
         record = controller.set_tenant(request.match_info["tenant_id"], **await _body(request))
@@ -285,6 +297,7 @@ def add_control_routes(app: web.Application, controller: Controller) -> None:
 
     r.add_get(f"{p}/counters", _json_endpoint(counters))
     r.add_get(f"{p}/requests", _json_endpoint(requests))
+    r.add_get(f"{p}/writes", _json_endpoint(writes))
     r.add_post(f"{p}/reset", _json_endpoint(reset))
     r.add_get(f"{p}/faults", _json_endpoint(faults))
     r.add_post(f"{p}/faults", _json_endpoint(add_fault))

@@ -87,7 +87,9 @@ async def _fault_response(
     else:
         return None
     response = _error_response(ctx, request, error)
-    send_retry_after(response, fault, log=ctx.log, service="token", tenant_id=tenant_id)
+    send_retry_after(
+        response, fault, log=ctx.log, service="token", tenant_id=tenant_id, request=request
+    )
     return response
 
 
@@ -145,6 +147,7 @@ def _access_token(ctx: EntraContext, record: TenantRecord, method: AuthMethod) -
         subject=sp_id,
         audience=ctx.graph_url,
         lifetime_s=lifetime,
+        now=ctx.signing_key.now(),
     )
     claims.update(
         oid=sp_id,

@@ -34,6 +34,8 @@ class Fault:
     path_contains narrows a Graph fault to requests whose path contains it (e.g. "/$batch").
     batch_items=False keeps a Graph fault off `$batch` sub-requests: it hits HTTP requests only
     (a latency "per request" then delays a `$batch` once, not once per item).
+    label names a fault so that it can be cleared alone (an outage that starts and ends while
+    other faults stay in force); `hits` says how many requests it hit.
     """
 
     service: Service
@@ -47,6 +49,7 @@ class Fault:
     path_contains: str | None = None
     method: str | None = None
     batch_items: bool = True
+    label: str | None = None
     hits: int = 0
 
     def matches(
@@ -74,10 +77,18 @@ class FaultBook:
         with self._lock:
             self.faults.append(fault)
 
-    def clear(self, *, tenant_id: str | None = None) -> None:
+    def clear(self, *, tenant_id: str | None = None, label: str | None = None) -> list[Fault]:
+        """Remove every fault, or those of one tenant, or those with one label; return them."""
+
+        def cleared(fault: Fault) -> bool:
+            if label is not None and fault.label != label:
+                return False
+            return tenant_id is None or fault.tenant_id == tenant_id
+
         with self._lock:
-            keep = [f for f in self.faults if tenant_id is not None and f.tenant_id != tenant_id]
-            self.faults = keep
+            removed = [f for f in self.faults if cleared(f)]
+            self.faults = [f for f in self.faults if not cleared(f)]
+        return removed
 
     def take(
         self, service: str, tenant_id: str | None, path: str, method: str, *, in_batch: bool = False

@@ -88,6 +88,7 @@ def mi_claims(ctx: MsiContext, resource: str) -> dict[str, Any]:
         subject=state.mi_principal_id,
         audience=resource,
         lifetime_s=state.mi_token_lifetime_s,
+        now=ctx.signing_key.now(),
     )
     claims.update(
         oid=state.mi_principal_id,

@@ -25,8 +25,10 @@ class RequestRecord:
     early_retry: bool = False
 
 
-#: Seconds after a Retry-After is told during which arriving requests were already in flight.
-IN_FLIGHT_S = 0.1
+#: Seconds after a Retry-After is told during which another request of the tenant may already
+#: have been on its way (sent by another worker process, or before the answer arrived on a
+#: loaded machine): not counted as early. The very request told to wait is early at once.
+IN_FLIGHT_S = 0.5
 
 
 @dataclass
@@ -43,18 +45,24 @@ class RequestLog:
     ) -> bool:
         """True when a request arrives while a Retry-After sent to this (service, tenant) runs.
 
-        `request` names what was asked (Graph: method, path and query; None for services with
-        one kind of request per tenant, where every request is "the same"). The request that
-        was told the Retry-After is early at once when it comes again; another request is early
-        only from IN_FLIGHT_S after the telling: before that it was already on its way (a
-        tenant's concurrent requests are sent together) and no client could have held it back.
+        `request` names what was asked (Graph: method, path and query; the token and managed
+        identity endpoints: azure-core's x-ms-client-request-id, the same on every try of one
+        request). The request that was told the Retry-After is early at once when it comes
+        again. Another request is early only for Graph, and only from IN_FLIGHT_S after the
+        telling: the app holds every request to a throttled tenant (in its process) once it
+        knows, but one already on its way could not be held back. Another process's first token
+        request for the tenant is not a retry. Without identities, every request is "the same".
         """
         with self._lock:
             key = (service, tenant_id)
             if now >= self._not_before.get(key, 0.0):
                 return False
-            same = request is None or request in self._told.get(key, set())
-            return same or now >= self._told_at.get(key, float("-inf")) + IN_FLIGHT_S
+            told = self._told.get(key, set())
+            if request is None or not told:  # no identities to tell requests apart
+                return True
+            if request in told:  # the very request told to wait, sent again
+                return True
+            return service == "graph" and now >= self._told_at.get(key, float("-inf")) + IN_FLIGHT_S
 
     def retry_after_sent(
         self, service: str, tenant_id: str | None, seconds: float, request: str | None = None

@@ -53,6 +53,7 @@ _FAULT_FIELDS = (
     "path_contains",
     "method",
     "batch_items",
+    "label",
 )
 
 
@@ -260,6 +261,7 @@ def _check_types(r: _Reader, data: Mapping[str, Any], where: str) -> None:
         "tenant_id": str,
         "code": (int, str),
         "batch_items": bool,
+        "label": str,
     }
     for key, kind in expected.items():
         value = data.get(key)

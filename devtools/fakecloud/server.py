@@ -34,6 +34,7 @@ from devtools.fakecloud.faults import Fault, FaultBook
 from devtools.fakecloud.graph import (
     GraphContext,
     TenantDirectory,
+    WriteLog,
     create_graph_app,
     directory_from_scenario,
 )
@@ -77,14 +78,19 @@ class _Running:
 
 
 class FakeCloud:
-    """Entra ID + managed identity + Graph emulator for one scenario."""
+    """Entra ID + managed identity + Graph emulator for one scenario.
 
-    def __init__(self, scenario: Scenario, *, workdir: Path) -> None:
+    `clock_offset_s` runs the fake cloud's clock ahead (or behind, negative) of this machine's:
+    the times in the tokens it issues and the times it checks tokens against move together.
+    """
+
+    def __init__(self, scenario: Scenario, *, workdir: Path, clock_offset_s: float = 0.0) -> None:
         self.scenario = scenario
         self.workdir = Path(workdir)
-        self.signing_key = SigningKey()
+        self.signing_key = SigningKey(clock_offset_s=clock_offset_s)
         self.faults = FaultBook()
         self.log = RequestLog()
+        self.write_log = WriteLog()
         self._identity_header = secrets.token_urlsafe(24)
         self._running: _Running | None = None
         self._controller: Controller | None = None
@@ -113,6 +119,7 @@ class FakeCloud:
             operators=OperatorIssuer(
                 running.authority_url, self.home_tenant_id, self.app_client_id
             ),
+            writes=self.write_log,
         )
         trust_in_this_process(running.tls.ca_cert)
         try:
@@ -158,6 +165,7 @@ class FakeCloud:
                 faults=self.faults,
                 log=self.log,
                 directories=running.directories,
+                writes=self.write_log,
             )
         )
         self._msi = MsiContext(
@@ -380,8 +388,8 @@ class FakeCloud:
             answer = ConsentAnswer(False, description=description)
         self.controller.script_consent(answer)
 
-    def clear_faults(self, tenant_id: str | None = None) -> None:
-        self.controller.clear_faults(tenant_id)
+    def clear_faults(self, tenant_id: str | None = None, label: str | None = None) -> list[Fault]:
+        return self.controller.clear_faults(tenant_id, label)
 
     def add_app_secret(self, value: str) -> None:
         self.controller.add_app_secret(value)
@@ -391,6 +399,10 @@ class FakeCloud:
 
     def counters(self) -> dict[str, int]:
         return self.controller.counters()
+
+    def writes(self) -> dict[str, Any]:
+        """Applied Graph creates and PATCHes: totals and every duplicate (graph/writes.py)."""
+        return self.controller.writes()
 
     def requests(
         self, service: str | None = None, tenant_id: str | None = None

@@ -34,7 +34,7 @@ def recording_middleware(log: RequestLog, route: Route) -> Middleware:
         where = route(request)
         service, tenant_id = where or ("unrecorded", None)
         arrived = time.monotonic()
-        early = log.is_early(service, tenant_id, arrived)
+        early = log.is_early(service, tenant_id, arrived, request_identity(request))
         status = DROPPED
         try:
             response = await handler(request)
@@ -88,6 +88,13 @@ def retry_after_seconds(value: str) -> float:
     return max(0.0, when.timestamp() - time.time())
 
 
+def request_identity(request: web.Request) -> str | None:
+    """Which logical request this is: azure-core sends the same x-ms-client-request-id on
+    every try of one request (its retries), and a new one for another request. None when the
+    client sends neither header (then every request to the service and tenant is "the same")."""
+    return request.headers.get("x-ms-client-request-id") or request.headers.get("client-request-id")
+
+
 def send_retry_after(
     response: web.StreamResponse,
     fault: Fault,
@@ -95,9 +102,11 @@ def send_retry_after(
     log: RequestLog,
     service: str,
     tenant_id: str | None,
+    request: web.Request | None = None,
 ) -> None:
     """Add the fault's Retry-After to `response` and tell the log when a retry is early."""
     if fault.retry_after is None:
         return
     response.headers["Retry-After"] = fault.retry_after
-    log.retry_after_sent(service, tenant_id, retry_after_seconds(fault.retry_after))
+    told = request_identity(request) if request is not None else None
+    log.retry_after_sent(service, tenant_id, retry_after_seconds(fault.retry_after), told)

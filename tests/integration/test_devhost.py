@@ -72,6 +72,7 @@ async def running_host(
     poison_trigger: bool = True,
     schedule: str = NEVER,
     schedule_timers: bool = False,
+    deliveries: int = 1,
 ) -> AsyncIterator[DevHost]:
     settings = {
         "AzureWebJobsStorage": azurite.connection_string,
@@ -87,6 +88,7 @@ async def running_host(
         http_port=0,
         schedule_timers=schedule_timers,
         shutdown_grace_s=1.0,
+        deliveries=deliveries,
     )
     async with host:
         yield host
@@ -132,6 +134,20 @@ async def test_timer_fired_once_enqueues_messages_that_are_all_processed(
     assert not observed.timer_runs[0].past_due
     assert (report.processed, report.succeeded, report.failed) == (5, 5, 0)
     assert sorted(observed.succeeded) == bodies
+
+
+async def test_every_message_runs_twice_at_once_when_delivered_twice(
+    azurite: Azurite, tmp_path: Path, queue_name: str, observed: sample.Observations
+) -> None:
+    async with running_host(
+        azurite, write_host_json(tmp_path), queue_name, bodies=["a", "b"], deliveries=2
+    ) as host:
+        await host.fire_timers()
+        report = await host.drain(WAIT_S)
+
+    assert sorted(observed.succeeded) == ["a", "a", "b", "b"]
+    assert (report.processed, report.failed) == (4, 0)
+    assert await raw_messages(azurite, queue_name) == []
 
 
 async def test_failing_message_is_retried_with_growing_dequeue_count_until_max_dequeue_count(
@@ -325,6 +341,30 @@ async def test_function_route_with_the_key_answers(
         async with session.get(url, params=params, headers=headers) as response:
             assert response.status == 200
             assert response.content_type == "application/json"
+
+
+async def test_admin_endpoint_runs_a_timer_function_now(
+    azurite: Azurite, tmp_path: Path, queue_name: str, observed: sample.Observations
+) -> None:
+    async with (
+        running_host(azurite, write_host_json(tmp_path), queue_name, bodies=["x"]) as host,
+        aiohttp.ClientSession(headers={"x-functions-key": host.function_key}) as session,
+    ):
+        url = f"{host.http_base_url}/admin/functions/emit"
+        async with session.post(url, json={"input": ""}) as response:
+            assert response.status == 202
+        await until(lambda: observed.succeeded == ["x"], observed)
+
+
+@pytest.mark.parametrize(("name", "key", "status"), [("emit", "wrong", 401), ("work", None, 400)])
+async def test_admin_endpoint_refuses_a_wrong_key_and_what_is_not_a_timer(
+    azurite: Azurite, tmp_path: Path, name: str, key: str | None, status: int
+) -> None:
+    async with http_host(azurite, tmp_path) as host, aiohttp.ClientSession() as session:
+        headers = {"x-functions-key": key or host.function_key}
+        url = f"{host.http_base_url}/admin/functions/{name}"
+        async with session.post(url, headers=headers) as response:
+            assert response.status == status
 
 
 async def test_anonymous_route_needs_no_key_and_keeps_its_headers(
@@ -572,6 +612,34 @@ def test_azurite_is_stopped_when_its_block_raises(azurite: Azurite) -> None:
     assert seen[0] is not None
     assert not Path(f"/proc/{seen[0]}").exists()
     assert second.pid is None
+
+
+async def test_azurite_on_disk_keeps_messages_and_entities_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    stored = Azurite(ensure_installed(repo_root()), location=tmp_path)
+    await asyncio.to_thread(stored.start)
+    try:
+        connection = stored.connection_string
+        async with QueueClient.from_connection_string(connection, "kept") as queue:
+            await queue.create_queue()
+            await queue.send_message("still here")
+        async with TableServiceClient.from_connection_string(connection) as tables:
+            await tables.create_table("kept")
+            await tables.get_table_client("kept").upsert_entity(
+                {"PartitionKey": "p", "RowKey": "r"}
+            )
+        await asyncio.to_thread(stored.stop)
+        await asyncio.to_thread(stored.start)
+
+        assert stored.connection_string == connection
+        async with QueueClient.from_connection_string(connection, "kept") as queue:
+            assert [m.content for m in await queue.peek_messages(max_messages=5)] == ["still here"]
+        async with TableServiceClient.from_connection_string(connection) as tables:
+            kept = tables.get_table_client("kept")
+            assert [e["RowKey"] async for e in kept.list_entities()] == ["r"]
+    finally:
+        await asyncio.to_thread(stored.stop)
 
 
 # host.json and NCRONTAB (no Azurite)

@@ -35,3 +35,22 @@ def test_batch_items_is_read_from_json_and_must_be_a_boolean() -> None:
     assert fault.batch_items is False
     with pytest.raises(ScenarioError, match="batch_items"):
         read_fault({"service": "graph", "kind": "latency", "batch_items": "no"})
+
+
+def test_clearing_a_label_removes_only_its_faults_and_says_how_often_they_hit() -> None:
+    book = FaultBook()
+    book.add(Fault(service="msi", kind="status", label="outage"))
+    book.add(Fault(service="graph", kind="latency", latency_ms=5))
+    book.take("msi", TENANT, "/msi/token", "GET")
+    book.take("msi", TENANT, "/msi/token", "GET")
+
+    removed = book.clear(label="outage")
+
+    assert [(f.service, f.hits) for f in removed] == [("msi", 2)]
+    assert [f.kind for f in book.faults] == ["latency"]
+
+
+def test_label_is_read_from_json_and_must_be_a_string() -> None:
+    assert read_fault({"service": "msi", "kind": "drop", "label": "outage"}).label == "outage"
+    with pytest.raises(ScenarioError, match="label"):
+        read_fault({"service": "msi", "kind": "drop", "label": 3})

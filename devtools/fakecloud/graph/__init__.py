@@ -7,11 +7,13 @@ Contract with the server (devtools/fakecloud/server.py):
 - `create_graph_app(ctx)` returns the aiohttp application served on the Graph listener; it checks
   each request's bearer token with `ctx.signing_key.verify(token, audience=ctx.audience)`, isolates
   data by the token's `tid`, authorises by its `roles`, consults `ctx.faults` (service "graph") and
-  records every request in `ctx.log` (service "graph").
+  records every request in `ctx.log` (service "graph") and every applied create and PATCH in
+  `ctx.writes` (writes.py: duplicate writes).
 
 Modules: app (aiohttp face), pipeline (auth, faults, routing), batch ($batch), routes_users /
 routes_groups / routes_policy (handlers), query + filter_parser + filter_eval + schema (OData),
-directory + model + policy + seed (data), auth, errors, call, context, payload, router.
+directory + model + policy + seed (data), writes (applied writes per object), auth, errors,
+call, context, payload, router.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from devtools.fakecloud.graph.context import GraphContext
 from devtools.fakecloud.graph.directory import TenantDirectory
 from devtools.fakecloud.graph.model import Group, SignInActivity, User
 from devtools.fakecloud.graph.seed import directory_from_scenario
+from devtools.fakecloud.graph.writes import Write, WriteLog
 
 __all__ = [
     "GraphContext",
@@ -28,6 +31,8 @@ __all__ = [
     "SignInActivity",
     "TenantDirectory",
     "User",
+    "Write",
+    "WriteLog",
     "create_graph_app",
     "directory_from_scenario",
 ]

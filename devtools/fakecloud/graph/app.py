@@ -1,4 +1,9 @@
-"""The aiohttp face of the emulator: HTTP in, pipeline, HTTP out, one record per request."""
+"""The aiohttp face of the emulator: HTTP in, pipeline, HTTP out, one record per request.
+
+Writes (POST, PATCH, PUT, DELETE, `$batch` included) are counted when they arrive
+(`graph.writes.started`) and when they are answered or dropped (`graph.writes.answered`): the
+difference is the writes in flight, which is how a test can stop a client in the middle of one.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from devtools.fakecloud.requestlog import RequestRecord
 
 CONTEXT = web.AppKey("graph_context", GraphContext)
 NO_ANSWER = 0  # RequestRecord.status of a request whose connection was dropped
+_WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 
 
 def create_graph_app(ctx: GraphContext) -> web.Application:
@@ -31,7 +37,14 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     arrived = time.monotonic()
     ctx = request.app[CONTEXT]
     incoming = await _incoming(request)
-    served = await serve(ctx, incoming, arrived)
+    write = incoming.method in _WRITES
+    if write:
+        ctx.log.count("graph.writes.started")
+    try:
+        served = await serve(ctx, incoming, arrived)
+    finally:
+        if write:
+            ctx.log.count("graph.writes.answered")
     _record(ctx, incoming, served, arrived)
     if served.response is None:
         return _drop(request)

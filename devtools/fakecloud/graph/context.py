@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from devtools.fakecloud.faults import FaultBook
 from devtools.fakecloud.graph.directory import TenantDirectory
+from devtools.fakecloud.graph.writes import WriteLog
 from devtools.fakecloud.requestlog import RequestLog
 from devtools.fakecloud.tokens import SigningKey
 
@@ -14,13 +15,14 @@ from devtools.fakecloud.tokens import SigningKey
 class GraphContext:
     """signing_key verifies access tokens whose `aud` is `audience` (the Graph listener's URL,
     e.g. https://127.0.0.1:PORT, also the base of every nextLink and @odata.context);
-    `directories` maps tenant id -> that tenant's directory."""
+    `directories` maps tenant id -> that tenant's directory; `writes` counts applied writes."""
 
     signing_key: SigningKey
     audience: str
     faults: FaultBook
     log: RequestLog
     directories: dict[str, TenantDirectory]
+    writes: WriteLog = field(default_factory=WriteLog)
 
     @property
     def base_url(self) -> str:

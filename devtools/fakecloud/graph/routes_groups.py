@@ -2,7 +2,8 @@
 
 https://learn.microsoft.com/graph/api/group-list, group-post-groups, group-update,
 group-list-members, group-post-members, group-delete-members. Graph lets two groups share a
-mailNickname; the emulator allows it too but counts `graph.duplicate_creates`.
+mailNickname; the emulator allows it too but counts `graph.duplicate_creates` (a group with that
+mailNickname exists) and records each create and PATCH in `ctx.writes` (writes.py).
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def create_group(call: Call, params: dict[str, str]) -> GraphResponse:
     if members:
         call.directory.add_members(group.id, members)
     call.ctx.log.count("graph.creates.groups")
+    call.ctx.writes.created(call.caller.tenant_id, "group", group.mail_nickname)
     if duplicate:
         call.ctx.log.count("graph.duplicate_creates")
     return GraphResponse.ok(_entity(call, group, None), status=201)
@@ -142,6 +144,7 @@ def update_group(call: Call, params: dict[str, str]) -> GraphResponse:
     if members:
         call.directory.add_members(group.id, members)
     call.ctx.log.count("graph.patches")
+    call.ctx.writes.patched(call.caller.tenant_id, group.id, body)
     return GraphResponse.no_content()
 
 

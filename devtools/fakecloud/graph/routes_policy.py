@@ -30,8 +30,10 @@ def get_policy(call: Call, params: dict[str, str]) -> GraphResponse:
 
 
 def update_policy(call: Call, params: dict[str, str]) -> GraphResponse:
-    call.directory.update_authorization_policy(payload.properties(call.json_object()))
+    body = call.json_object()
+    call.directory.update_authorization_policy(payload.properties(body))
     call.ctx.log.count("graph.patches")
+    call.ctx.writes.patched(call.caller.tenant_id, "authorizationPolicy", body)
     return GraphResponse.no_content()
 
 

@@ -80,6 +80,7 @@ def update_user(call: Call, params: dict[str, str]) -> GraphResponse:
     changes = _user_changes(payload.properties(call.json_object()))
     call.directory.update_user(user.id, **changes)
     call.ctx.log.count("graph.patches")
+    call.ctx.writes.patched(call.caller.tenant_id, user.id, call.json_object())
     return GraphResponse.no_content()
 
 

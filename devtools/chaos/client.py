@@ -65,7 +65,15 @@ class AppClient:
         return list((await self._call("GET", "/api/runs", **filters))["runs"])
 
     async def run(self, run_id: str) -> dict[str, Any]:
-        return dict(await self._call("GET", f"/api/runs/{quote(run_id, safe='')}"))
+        """The run with every row: its pages followed (`rows_next`) until the last."""
+        path = f"/api/runs/{quote(run_id, safe='')}"
+        run = dict(await self._call("GET", path))
+        while run.get("rows_next"):
+            after = quote(str(run["rows_next"]), safe="")
+            page = dict(await self._call("GET", f"{path}?rows_after={after}"))
+            run["rows"] = [*run["rows"], *page["rows"]]
+            run["rows_next"] = page.get("rows_next")
+        return run
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -38,6 +38,9 @@ class ChaosStage:
             chaos_scenario(tenants),
             workdir=self._folder("fakecloud"),
             clock_offset_s=config.clock_offset_s,
+            # several worker processes: one cannot know of a Retry-After told to another, so
+            # only a request sent again before its own Retry-After counts as early
+            one_client=False,
         )
         self.workers: list[WorkerProcess] = []
         self._function_key = secrets.token_urlsafe(24)

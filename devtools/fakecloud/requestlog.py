@@ -26,43 +26,52 @@ class RequestRecord:
 
 
 #: Seconds after a Retry-After is told during which another request of the tenant may already
-#: have been on its way (sent by another worker process, or before the answer arrived on a
-#: loaded machine): not counted as early. The very request told to wait is early at once.
-IN_FLIGHT_S = 0.5
+#: have been on its way (before the answer arrived): not counted as early.
+IN_FLIGHT_S = 0.1
 
 
 @dataclass
 class RequestLog:
+    """Every request the fake cloud received, its counters, and the early-retry judge.
+
+    `one_client`: the caller is one process, which holds every request to a throttled tenant
+    once it knows (the app's throttle gate), so another request of the tenant sent after the
+    telling is early too. With several worker processes (the chaos suite) another process
+    cannot know: then only the very request told to wait counts when it comes again early.
+    """
+
     records: list[RequestRecord] = field(default_factory=list)
     counters: Counter[str] = field(default_factory=Counter)
+    one_client: bool = True
     _not_before: dict[tuple[str, str | None], float] = field(default_factory=dict)
     _told_at: dict[tuple[str, str | None], float] = field(default_factory=dict)
-    _told: dict[tuple[str, str | None], set[str]] = field(default_factory=dict)
+    #: per (service, tenant): each request told to wait, and until when
+    _told: dict[tuple[str, str | None], dict[str, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def is_early(
         self, service: str, tenant_id: str | None, now: float, request: str | None = None
     ) -> bool:
-        """True when a request arrives while a Retry-After sent to this (service, tenant) runs.
+        """True when a request arrives before a Retry-After it should honour has elapsed.
 
         `request` names what was asked (Graph: method, path and query; the token and managed
         identity endpoints: azure-core's x-ms-client-request-id, the same on every try of one
-        request). The request that was told the Retry-After is early at once when it comes
-        again. Another request is early only for Graph, and only from IN_FLIGHT_S after the
-        telling: the app holds every request to a throttled tenant (in its process) once it
-        knows, but one already on its way could not be held back. Another process's first token
-        request for the tenant is not a retry. Without identities, every request is "the same".
+        request). The request told to wait is early when it comes again before its own
+        Retry-After. Another request of the tenant is early only for Graph with `one_client`,
+        from IN_FLIGHT_S after the telling until the tenant's Retry-After ends. Without
+        identities, every request to the service and tenant is "the same".
         """
         with self._lock:
             key = (service, tenant_id)
             if now >= self._not_before.get(key, 0.0):
                 return False
-            told = self._told.get(key, set())
-            if request is None or not told:  # no identities to tell requests apart
+            told = self._told.get(key, {})
+            if request is None or not told:
                 return True
-            if request in told:  # the very request told to wait, sent again
-                return True
-            return service == "graph" and now >= self._told_at.get(key, float("-inf")) + IN_FLIGHT_S
+            if request in told:
+                return now < told[request]
+            after_telling = now >= self._told_at.get(key, float("-inf")) + IN_FLIGHT_S
+            return self.one_client and service == "graph" and after_telling
 
     def retry_after_sent(
         self, service: str, tenant_id: str | None, seconds: float, request: str | None = None
@@ -71,11 +80,12 @@ class RequestLog:
             key = (service, tenant_id)
             now = time.monotonic()
             if now >= self._not_before.get(key, 0.0):
-                self._told[key] = set()  # a new throttling window
+                self._told[key] = {}  # a new throttling window
             self._not_before[key] = max(self._not_before.get(key, 0.0), now + seconds)
             self._told_at[key] = now
             if request is not None:
-                self._told.setdefault(key, set()).add(request)
+                told = self._told.setdefault(key, {})
+                told[request] = max(told.get(request, 0.0), now + seconds)
 
     def add(self, record: RequestRecord) -> None:
         with self._lock:

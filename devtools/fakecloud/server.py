@@ -84,12 +84,19 @@ class FakeCloud:
     the times in the tokens it issues and the times it checks tokens against move together.
     """
 
-    def __init__(self, scenario: Scenario, *, workdir: Path, clock_offset_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        workdir: Path,
+        clock_offset_s: float = 0.0,
+        one_client: bool = True,
+    ) -> None:
         self.scenario = scenario
         self.workdir = Path(workdir)
         self.signing_key = SigningKey(clock_offset_s=clock_offset_s)
         self.faults = FaultBook()
-        self.log = RequestLog()
+        self.log = RequestLog(one_client=one_client)
         self.write_log = WriteLog()
         self._identity_header = secrets.token_urlsafe(24)
         self._running: _Running | None = None

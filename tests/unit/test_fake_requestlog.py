@@ -34,3 +34,19 @@ def test_nothing_is_early_once_retry_after_has_elapsed() -> None:
     now = told(log)
 
     assert not log.is_early("graph", "t", now + 5.01, "GET /v1.0/users?()")
+
+
+def test_with_several_clients_only_the_request_told_to_wait_can_be_early() -> None:
+    log = RequestLog(one_client=False)
+    now = told(log)
+
+    assert not log.is_early("graph", "t", now + 1.0, "GET /v1.0/groups?()")
+    assert log.is_early("graph", "t", now + 1.0, "GET /v1.0/users?()")
+
+
+def test_a_request_is_judged_by_its_own_retry_after_not_a_later_one() -> None:
+    log = RequestLog(one_client=False)
+    now = told(log)  # users: 5 s
+    log.retry_after_sent("graph", "t", 30.0, "GET /v1.0/groups?()")
+
+    assert not log.is_early("graph", "t", now + 5.01, "GET /v1.0/users?()")

@@ -243,13 +243,21 @@ async def list_runs(services: Services, query: Mapping[str, str]) -> ApiResponse
         return error(400, "invalid_query", str(exc))
 
 
-def _run_filter(query: Mapping[str, str]) -> RunFilter:
-    unknown = sorted(k for k in query if k not in _RUN_FILTERS)
+def page_limit(
+    query: Mapping[str, str], allowed: tuple[str, ...], *, default: int, most: int
+) -> int:
+    """A list query's `limit`, after refusing filters the route does not know (InvalidQuery)."""
+    unknown = sorted(k for k in query if k not in allowed)
     if unknown:
-        raise InvalidQuery(f"unknown filter {unknown[0]!r}; use {', '.join(_RUN_FILTERS)}")
-    limit = query.get("limit", "20")
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
-        raise InvalidQuery(f"limit must be a whole number from 1 to {MAX_PAGE}")
+        raise InvalidQuery(f"unknown filter {unknown[0]!r}; use {', '.join(allowed)}")
+    limit = query.get("limit", str(default))
+    if not limit.isdigit() or not 1 <= int(limit) <= most:
+        raise InvalidQuery(f"limit must be a whole number from 1 to {most}")
+    return int(limit)
+
+
+def _run_filter(query: Mapping[str, str]) -> RunFilter:
+    limit = page_limit(query, _RUN_FILTERS, default=20, most=MAX_PAGE)
     for name in ("since", "until"):
         if name in query:
             _iso_time(name, query[name])
@@ -259,7 +267,7 @@ def _run_filter(query: Mapping[str, str]) -> RunFilter:
         origin=query.get("origin"),
         since=query.get("since"),
         until=query.get("until"),
-        limit=int(limit),
+        limit=limit,
         cursor=query.get("cursor"),
     )
 
@@ -313,12 +321,7 @@ async def list_audit(services: Services, query: Mapping[str, str]) -> ApiRespons
 
 
 def _audit_query(query: Mapping[str, str]) -> AuditQuery:
-    unknown = sorted(k for k in query if k not in _AUDIT_FILTERS)
-    if unknown:
-        raise InvalidQuery(f"unknown filter {unknown[0]!r}; use {', '.join(_AUDIT_FILTERS)}")
-    limit = query.get("limit", "50")
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_AUDIT_PAGE:
-        raise InvalidQuery(f"limit must be a whole number from 1 to {MAX_AUDIT_PAGE}")
+    limit = page_limit(query, _AUDIT_FILTERS, default=50, most=MAX_AUDIT_PAGE)
     ids = {}
     for name in ("principal", "tenant"):
         if name in query:
@@ -328,7 +331,7 @@ def _audit_query(query: Mapping[str, str]) -> AuditQuery:
     return AuditQuery(
         principal=ids.get("principal"),
         tenant=ids.get("tenant"),
-        limit=int(limit),
+        limit=limit,
         cursor=query.get("cursor"),
     )
 

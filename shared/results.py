@@ -61,6 +61,13 @@ class TenantResult:
     changes_planned: int = 0
     changes_applied: int = 0
     changes: list[dict[str, Any]] = field(default_factory=list)
+    #: one per governed setting (a standard) or object acted on: setting, desired, observed,
+    #: compliant, and `state` (compliant / drifted / accepted)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    #: a standard's settings that changed state since its last run in this tenant
+    drift: dict[str, list[str]] = field(default_factory=dict)
+    #: what the compliance store knew before this evaluation (the worker's, for recording)
+    standing: Any = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
     error: XtenantError | None = None
     duration_s: float = 0.0

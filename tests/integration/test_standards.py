@@ -17,7 +17,7 @@ from devtools.azurite import Azurite
 from devtools.fakecloud import FakeCloud
 from shared.compliance import TABLE, Acceptance, ComplianceStore
 from tests.integration.graph_support import everything
-from tests.integration.stack_fixture import Stack, new_tenant
+from tests.integration.stack_fixture import OPERATOR, Stack, new_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -149,3 +149,39 @@ async def test_reordered_and_recased_values_give_no_false_drift(
 
     assert set(states(row).values()) == {"compliant"}
     assert row["drift"] == {"newly_drifted": [], "fixed": [], "still_drifted": []}
+
+
+async def test_the_api_accepts_a_deviation_as_the_caller_and_shows_compliance_and_drift(
+    cloud: FakeCloud, stack: Stack
+) -> None:
+    tenant = new_tenant(cloud)
+    await stack.register(tenant)
+    started = datetime.now(UTC).isoformat()
+    path = f"/api/tenants/{tenant}/exceptions/{BASELINE}/{INVITES}"
+    expires = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    body = {"value": "everyone", "reason": "B2B with partners", "expires": expires}
+
+    accepted = await stack.call("PUT", path, body)
+    refused = await stack.call("PUT", path, {"value": 1, "expires": "tomorrow"})
+    await evaluate(stack, tenant, "plan")
+    settings = (await stack.call("GET", f"/api/tenants/{tenant}/compliance")).json()["settings"]
+    cells = (await stack.call("GET", "/api/compliance", params={"tenant": tenant})).json()
+    moves = (await stack.call("GET", "/api/drift", params={"since": started})).json()
+    audit = (await stack.call("GET", "/api/audit", params={"tenant": tenant})).json()
+    withdrawn = await stack.call("DELETE", path)
+    again = await stack.call("DELETE", path)
+
+    assert accepted.status_code == 200, accepted.text
+    assert refused.status_code == 400
+    assert len(refused.json()["error"]["problems"]) == 2
+    invites = next(s for s in settings if s["setting"] == INVITES)
+    assert invites["state"] == "accepted"
+    assert invites["acceptance"]["accepted_by"] == OPERATOR
+    assert invites["acceptance"]["reason"] == "B2B with partners"
+    [cell] = cells["cells"]
+    assert (cell["accepted"], cell["drifted"], cell["compliant"]) == (1, 4, 0)
+    assert cell["last_evaluated"] >= started
+    mine = [t for t in moves["transitions"] if t["tenant_id"] == tenant]
+    assert sorted(t["transition"] for t in mine) == ["accepted"] + ["became_non_compliant"] * 4
+    assert any(r["path"] == path and r["status"] == 200 for r in audit["records"])
+    assert (withdrawn.status_code, again.status_code) == (200, 404)

@@ -13,7 +13,11 @@ from shared.errors import XtenantError
 
 
 class Mode(enum.StrEnum):
-    """What a job may do in a tenant: `plan` reads and reports, `apply` also writes."""
+    """What a job may do in a tenant: `plan` reads and reports, `apply` also writes.
+
+    For a standard they are its `report` and `remediate` modes: requests and enrolments may
+    use either name; what is stored and shown is `plan` or `apply`.
+    """
 
     PLAN = "plan"
     APPLY = "apply"
@@ -23,7 +27,16 @@ class Mode(enum.StrEnum):
         """The mode named by `value`; ValueError with the one wording every input shares."""
         if isinstance(value, str) and value in cls._value2member_map_:
             return cls(value)
-        raise ValueError("mode must be plan or apply")
+        if isinstance(value, str) and value in _ALIASES:
+            return _ALIASES[value]
+        raise ValueError("mode must be plan or apply (report or remediate)")
+
+    def allows(self, other: Mode) -> bool:
+        """Whether a run in `other` mode stays within this mode (apply allows plan)."""
+        return self is Mode.APPLY or other is Mode.PLAN
+
+
+_ALIASES = {"report": Mode.PLAN, "remediate": Mode.APPLY}
 
 
 class RunOrigin(enum.StrEnum):

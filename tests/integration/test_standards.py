@@ -185,3 +185,24 @@ async def test_the_api_accepts_a_deviation_as_the_caller_and_shows_compliance_an
     assert sorted(t["transition"] for t in mine) == ["accepted"] + ["became_non_compliant"] * 4
     assert any(r["path"] == path and r["status"] == 200 for r in audit["records"])
     assert (withdrawn.status_code, again.status_code) == (200, 404)
+
+
+async def test_enrolments_take_report_and_remediate_and_a_manual_run_may_only_lower_them(
+    cloud: FakeCloud, stack: Stack
+) -> None:
+    reported, remediated = new_tenant(cloud), new_tenant(cloud)
+    await stack.register(reported, {BASELINE: {"mode": "report", "params": {}}})
+    await stack.register(remediated, {BASELINE: {"mode": "remediate", "params": {}}})
+    body = {"job": BASELINE, "mode": "remediate", "tenants": [reported, remediated]}
+
+    refused = await stack.call("POST", "/api/runs", body)
+    lowered = await stack.call("POST", "/api/runs", body | {"mode": "report"})
+    enrolled = (await stack.call("GET", f"/api/tenants/{reported}")).json()["enrolments"]
+
+    assert refused.status_code == 400
+    [problem] = refused.json()["error"]["problems"]
+    assert reported in problem
+    assert "plan (report) mode" in problem
+    assert lowered.status_code == 202, lowered.text
+    assert enrolled[BASELINE]["mode"] == "plan"
+    await stack.host.drain(timeout_s=60)

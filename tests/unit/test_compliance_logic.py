@@ -6,6 +6,7 @@ from typing import Any
 
 from shared.compliance import Transition, since_last_run, transition
 from shared.jobs.compare import Comparison, same
+from shared.results import Mode
 
 
 def test_reordered_set_like_lists_are_compliant() -> None:
@@ -69,3 +70,10 @@ def test_changed_since_last_run() -> None:
         "fixed": ["b"],
         "still_drifted": ["a"],
     }
+
+
+def test_report_and_remediate_name_plan_and_apply() -> None:
+    assert (Mode.parse("report"), Mode.parse("remediate")) == (Mode.PLAN, Mode.APPLY)
+    assert Mode.APPLY.allows(Mode.PLAN)
+    assert Mode.PLAN.allows(Mode.PLAN)
+    assert not Mode.PLAN.allows(Mode.APPLY)

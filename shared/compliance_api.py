@@ -84,13 +84,14 @@ async def overview(services: Services, query: Mapping[str, str]) -> ApiResponse:
 
 async def drift(services: Services, query: Mapping[str, str]) -> ApiResponse:
     """GET /api/drift?since=&limit=&cursor=: transitions across tenants, newest first."""
-    since = query.get("since", "")
     try:
-        datetime.fromisoformat(since)
+        moment = datetime.fromisoformat(query.get("since", ""))
         start, limit = _page(query)
     except ValueError:
         return error(400, "invalid_query", "since must be an ISO 8601 time; limit 1-100")
-    return _paged("transitions", await services.compliance.transitions(since), start, limit)
+    since = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    found = await services.compliance.transitions(since.isoformat())
+    return _paged("transitions", found, start, limit)
 
 
 def _target(tenant_id: str, standard: str, setting: str) -> tuple[str, str, str] | ApiResponse:

@@ -9,6 +9,7 @@ Partition = tenant id. Row keys:
 One query reads a (tenant, standard)'s states and acceptances; one transaction writes an
 evaluation: a setting's row only when its state or value changed, its transitions, and the
 summary (always: it holds the last evaluation time the API shows).
+docs/decisions.md#compliance-store
 """
 
 from __future__ import annotations

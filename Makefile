@@ -27,12 +27,14 @@ demo: $(STAMP)
 	$(PY) -m devtools.demo
 
 # `make bench` (N=200) or `make bench N=1000`: the fake cloud with 25 ms per request, guest-cleanup
-# through the worker path, against the bare-httpx limit and the naive SDK way (docs/benchmarks.md).
+# through the worker path, against the bare-httpx limit and the naive SDK way (docs/benchmarks.md);
+# then each standard in report mode: Graph requests and CPU per (tenant, standard).
 N ?= 200
 C ?= 32
 LATENCY_MS ?= 25
 bench: $(STAMP)
 	$(PY) -m devtools.bench --n $(N) --c $(C) --latency-ms $(LATENCY_MS)
+	$(PY) -m devtools.bench.standards --n 50
 
 # One 10,000-tenant run through the worker path on Azurite: peak RSS and the run view's time.
 bench-big: $(STAMP)

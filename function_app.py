@@ -17,7 +17,17 @@ from datetime import UTC, datetime
 
 import azure.functions as func
 
-from shared import api, logcontext, messages, onboarding, pipeline, sweeper, tenant_api, worker
+from shared import (
+    api,
+    compliance_api,
+    logcontext,
+    messages,
+    onboarding,
+    pipeline,
+    sweeper,
+    tenant_api,
+    worker,
+)
 from shared.auth.guard import Caller, Gate
 from shared.auth.roles import Role
 from shared.services import Services
@@ -162,6 +172,38 @@ async def change_tenant(req: func.HttpRequest, caller: Caller) -> api.ApiRespons
 async def tenant_runs(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
     tenant_id = req.route_params.get("tenant_id", "")
     return await tenant_api.tenant_runs(caller.services, tenant_id)
+
+
+@app.route(route="tenants/{tenant_id}/compliance", methods=["GET"])
+@gate.requires(Role.READ)
+async def tenant_compliance(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    tenant_id = req.route_params.get("tenant_id", "")
+    return await compliance_api.tenant_compliance(caller.services, tenant_id)
+
+
+@app.route(route="tenants/{tenant_id}/exceptions/{standard}/{setting}", methods=["PUT", "DELETE"])
+@gate.requires(Role.ADMIN, audit=True)
+async def change_exception(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    tenant_id, standard, setting = (
+        req.route_params.get(k, "") for k in ("tenant_id", "standard", "setting")
+    )
+    if req.method.upper() == "DELETE":
+        return await compliance_api.withdraw(caller.services, tenant_id, standard, setting)
+    return await compliance_api.accept(
+        caller.services, tenant_id, standard, setting, req.get_body(), caller=caller.principal
+    )
+
+
+@app.route(route="compliance", methods=["GET"])
+@gate.requires(Role.READ)
+async def compliance(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    return await compliance_api.overview(caller.services, dict(req.params))
+
+
+@app.route(route="drift", methods=["GET"])
+@gate.requires(Role.READ)
+async def drift(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    return await compliance_api.drift(caller.services, dict(req.params))
 
 
 @app.route(route="tenants/{tenant_id}/check", methods=["POST"])

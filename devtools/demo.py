@@ -6,8 +6,12 @@ API as a named operator (an Entra ID token from the fake home tenant, with the a
 roles): registers and enrols the demo tenants, plans every job (one manual run per job), fires
 the schedule once (apply), processes every message with a progress line, and prints each
 tenant's rows from GET /api/runs/{id} with who requested the runs, and one call a read-only
-operator is refused. Stops everything it started. Exits 0 when every tenant got the outcome its
-scenario expects (`expect`: "ok", or the error class the app must report).
+operator is refused. Then standards: the plan runs (report) wrote nothing (the fake cloud's
+state), a deviation accepted in one tenant, a change made there by someone else showing as
+drift in the next report run, a remediate run that fixes it and leaves the accepted value, and
+the accepted setting still watched. Stops everything it started. Exits 0 when every tenant got
+the outcome its scenario expects (`expect`: "ok", or the error class the app must report) and
+the standards went as they must.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -220,6 +225,78 @@ def print_remediations(scenario: Scenario, rows: Sequence[Any]) -> None:
         print(f"    -> {row['remediation']}")
 
 
+INVITES = "authorizationPolicy.allowInvitesFrom"
+TENANTS_SETTING = "authorizationPolicy.allowedToCreateTenants"
+
+
+def policies(cloud: FakeCloud, scenario: Scenario) -> list[Any]:
+    """Every demo tenant's authorization policy as the fake cloud holds it."""
+    return [cloud.directory(t.tenant_id).authorization_policy() for t in scenario.tenants]
+
+
+async def baseline(api: Api, host: DevHost, tenant_id: str, mode: str) -> dict[str, Any]:
+    """One tenant-baseline run in one tenant; its row."""
+    body = {"job": "tenant-baseline", "mode": mode, "tenants": [tenant_id], "params": {}}
+    started = await api.call("POST", "/api/runs", body)
+    await host.drain(timeout_s=120)
+    run = await api.call("GET", f"/api/runs/{started['run_id']}")
+    return dict(run["rows"][0])
+
+
+def states(row: dict[str, Any]) -> dict[str, str]:
+    return {f["setting"]: f["state"] for f in row["findings"]}
+
+
+async def standards(api: Api, host: DevHost, cloud: FakeCloud, tenant_id: str) -> list[str]:
+    """A deviation accepted, a change made by someone else, and the drift the next runs show;
+    what did not go as it must (empty when all did)."""
+    print("\nStandards: drift and an accepted deviation (tenant-baseline, one tenant)")
+    path = f"/api/tenants/{tenant_id}/exceptions/tenant-baseline/{INVITES}"
+    expires = (datetime.now(UTC) + timedelta(days=90)).isoformat()
+    reason = "guests invited by every member: agreed with the customer"
+    await api.call("PUT", path, {"value": "everyone", "reason": reason, "expires": expires})
+    print(f"  {OPERATOR} accepted {INVITES} = everyone until {expires[:10]}")
+    directory = cloud.directory(tenant_id)
+    directory.update_authorization_policy(
+        {
+            "allowInvitesFrom": "everyone",
+            "defaultUserRolePermissions": {"allowedToCreateTenants": True},
+        }
+    )
+    print(
+        "  someone else, in the tenant: allowInvitesFrom = everyone, allowedToCreateTenants = true"
+    )
+    reported = await baseline(api, host, tenant_id, "plan")
+    print(f"  report run: drift {reported['drift']}; {INVITES}: {states(reported)[INVITES]}")
+    remediated = await baseline(api, host, tenant_id, "apply")
+    policy = directory.authorization_policy()
+    print(
+        f"  remediate run: fixed {remediated['drift']['fixed']}; allowInvitesFrom left "
+        f"{policy['allowInvitesFrom']!r} (accepted)"
+    )
+    directory.update_authorization_policy({"allowInvitesFrom": "none"})
+    watched = await baseline(api, host, tenant_id, "plan")
+    print(f"  someone else sets allowInvitesFrom = none: next report drift {watched['drift']}")
+    since = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moves = (await api.call("GET", f"/api/drift?since={since}"))["transitions"]
+    for move in moves[:6]:
+        print(f"    {move['at'][11:19]} {move['setting']}: {move['transition']}")
+    wrong = []
+    if (
+        reported["drift"]["newly_drifted"] != [TENANTS_SETTING]
+        or states(reported)[INVITES] != "accepted"
+    ):
+        wrong.append("the report run did not show exactly the outside change as drift")
+    if (
+        policy["allowInvitesFrom"] != "everyone"
+        or policy["defaultUserRolePermissions"]["allowedToCreateTenants"]
+    ):
+        wrong.append("the remediate run did not fix the drift and leave the accepted value")
+    if watched["drift"]["newly_drifted"] != [INVITES]:
+        wrong.append("the accepted setting was not watched")
+    return wrong
+
+
 def expectation_met(tenant: TenantSpec, plan_rows: list[Any], apply_rows: list[Any]) -> bool:
     if tenant.expect == "ok":
         return all(r["status"] in OK_STATUSES for r in plan_rows + apply_rows)
@@ -243,8 +320,12 @@ async def run_demo(scenario: Scenario, cloud: FakeCloud, storage: str) -> int:
         api = Api(host, cloud.operator_token(OPERATOR, OPERATOR_ROLES))
         try:
             await register(api, scenario)
+            before = policies(cloud, scenario)
             plan_ids = await plan_runs(api, host, scenario)
+            unwritten = policies(cloud, scenario) == before
             apply_id = await scheduled_run(api, host)
+            healthy = next(t for t in scenario.tenants if t.expect == "ok")
+            wrong = await standards(api, host, cloud, healthy.tenant_id)
             plan_rows = await rows_of(api, plan_ids)
             run = await api.call("GET", f"/api/runs/{apply_id}")
             refusal = await refused_call(host, cloud, scenario.tenants[0].tenant_id)
@@ -260,6 +341,11 @@ async def run_demo(scenario: Scenario, cloud: FakeCloud, storage: str) -> int:
     print()
     print_table(plans, run, tenants)
     print(refusal)
+    findings = sum(len(r["findings"]) for r in plan_rows)
+    print(
+        f"report (plan) runs: {findings} findings, "
+        + ("nothing written (the fake cloud's policies unchanged)" if unwritten else "WRITES SEEN")
+    )
     print_remediations(scenario, plan_rows + run["rows"])
     counters = cloud.counters()
     print(
@@ -279,8 +365,8 @@ async def run_demo(scenario: Scenario, cloud: FakeCloud, storage: str) -> int:
             [r for r in run["rows"] if r["tenant_id"] == t.tenant_id],
         )
     ]
-    if missed:
-        print(f"UNEXPECTED outcome for: {', '.join(missed)}")
+    if missed or wrong or not unwritten:
+        print(f"UNEXPECTED outcome for: {', '.join(missed + wrong)}")
         return 1
     print("Every tenant got the outcome its scenario expects.")
     print_next_steps()

@@ -110,7 +110,7 @@ async def post_run(
         return json_error(exc)
     if not isinstance(request, dict):
         return error(400, "invalid_request", "the body must be a JSON object")
-    if request.get("mode") == Mode.APPLY.value and not caller.may(Role.APPLY):
+    if _applies(request.get("mode")) and not caller.may(Role.APPLY):
         return forbidden(Role.APPLY)
     problems, tenants = await _check_run_request(services, request)
     if problems:
@@ -182,7 +182,27 @@ async def _check_run_request(
     except ValueError as exc:
         problems.append(str(exc))
     tenants, tenant_problems = await _resolve_tenants(services, request.get("tenants"))
+    if _applies(request.get("mode")):
+        tenant_problems += _above_enrolment(str(request.get("job")), tenants)
     return problems + tenant_problems, tenants
+
+
+def _applies(mode: Any) -> bool:
+    try:
+        return Mode.parse(mode) is Mode.APPLY
+    except ValueError:
+        return False
+
+
+def _above_enrolment(job: str, tenants: list[Tenant]) -> list[str]:
+    """A manual run may lower a tenant's enrolled mode, never raise it: an apply run over a
+    tenant enrolled in plan (report) for the job is refused for that tenant."""
+    return [
+        f"tenant {t.tenant_id} is enrolled in {job} in plan (report) mode: a manual run may "
+        "not apply (remediate) there; change the enrolment to apply first"
+        for t in tenants
+        if job in t.enrolments and not t.enrolments[job].mode.allows(Mode.APPLY)
+    ]
 
 
 async def _resolve_tenants(services: Services, raw: Any) -> tuple[list[Tenant], list[str]]:

@@ -41,6 +41,9 @@ _WRITERS = 8
 _MAX_TEXT = 30_000
 
 
+#: Findings kept per row (a standard has a few; an action job's are the objects it acts on).
+MAX_FINDINGS = 200
+
 #: A scheduled run's mode and job: each row takes its tenant's enrolment (shown as such).
 ENROLLED = "enrolled"
 
@@ -176,6 +179,8 @@ class Ledger:
                 "changes_planned": result.changes_planned,
                 "changes_applied": result.changes_applied,
                 "changes": _text(result.changes),
+                "findings": _text(result.findings[:MAX_FINDINGS]),
+                "drift": _text(result.drift),
                 "notes": _text(result.notes),
                 "duration_s": round(result.duration_s, 3),
                 "graph_requests": result.graph_requests,

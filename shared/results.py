@@ -13,7 +13,11 @@ from shared.errors import XtenantError
 
 
 class Mode(enum.StrEnum):
-    """What a job may do in a tenant: `plan` reads and reports, `apply` also writes."""
+    """What a job may do in a tenant: `plan` reads and reports, `apply` also writes.
+
+    For a standard they are its `report` and `remediate` modes: requests and enrolments may
+    use either name; what is stored and shown is `plan` or `apply`.
+    """
 
     PLAN = "plan"
     APPLY = "apply"
@@ -23,7 +27,16 @@ class Mode(enum.StrEnum):
         """The mode named by `value`; ValueError with the one wording every input shares."""
         if isinstance(value, str) and value in cls._value2member_map_:
             return cls(value)
-        raise ValueError("mode must be plan or apply")
+        if isinstance(value, str) and value in _ALIASES:
+            return _ALIASES[value]
+        raise ValueError("mode must be plan or apply (report or remediate)")
+
+    def allows(self, other: Mode) -> bool:
+        """Whether a run in `other` mode stays within this mode (apply allows plan)."""
+        return self is Mode.APPLY or other is Mode.PLAN
+
+
+_ALIASES = {"report": Mode.PLAN, "remediate": Mode.APPLY}
 
 
 class RunOrigin(enum.StrEnum):
@@ -61,6 +74,13 @@ class TenantResult:
     changes_planned: int = 0
     changes_applied: int = 0
     changes: list[dict[str, Any]] = field(default_factory=list)
+    #: one per governed setting (a standard) or object acted on: setting, desired, observed,
+    #: compliant, and `state` (compliant / drifted / accepted)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    #: a standard's settings that changed state since its last run in this tenant
+    drift: dict[str, list[str]] = field(default_factory=dict)
+    #: what the compliance store knew before this evaluation (the worker's, for recording)
+    standing: Any = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
     error: XtenantError | None = None
     duration_s: float = 0.0

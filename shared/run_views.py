@@ -2,8 +2,8 @@
 recorded bad messages.
 
 A row shows what an operator needs to review it: the tenant's name, the mode and params it ran
-with, when it was queued, started and finished, and its planned changes (the first
-`CHANGES_SHOWN`, with the total count).
+with, when it was queued, started and finished, and its planned changes and its findings
+(the first `CHANGES_SHOWN` of each, with the total counts).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class RunFilter:
 
 def row_view(entity: dict[str, Any]) -> dict[str, Any]:
     changes = _json(entity.get("changes"), [])
+    findings = _json(entity.get("findings"), [])
     return {
         "tenant_id": entity.get("tenant_id"),
         "tenant_name": entity.get("tenant_name") or None,
@@ -55,6 +56,10 @@ def row_view(entity: dict[str, Any]) -> dict[str, Any]:
         "changes_applied": entity.get("changes_applied", 0),
         "changes": changes[:CHANGES_SHOWN] if isinstance(changes, list) else [],
         "changes_total": len(changes) if isinstance(changes, list) else 0,
+        "findings": findings[:CHANGES_SHOWN] if isinstance(findings, list) else [],
+        "findings_total": len(findings) if isinstance(findings, list) else 0,
+        #: a standard's settings newly drifted, fixed and still drifted since its last run
+        "drift": _json(entity.get("drift"), {}),
         "error_class": entity.get("error_class") or None,
         "message": entity.get("message") or None,
         "remediation": entity.get("remediation") or None,

@@ -13,7 +13,8 @@ from typing import Any
 
 from shared.errors import NotLicensed, PermissionMissing, UnexpectedError, XtenantError
 from shared.graph import GraphPool
-from shared.jobs import ChangeOutcome, Plan, get_job
+from shared.jobs import ChangeOutcome, Finding, Plan, get_job
+from shared.jobs.compare import same
 from shared.results import Mode, Status, TenantResult
 
 log = logging.getLogger(__name__)
@@ -26,17 +27,21 @@ async def run_tenant_job(
     job: str,
     mode: Mode | str,
     params: Mapping[str, Any] | None = None,
+    accepted: Mapping[str, Any] | None = None,
 ) -> TenantResult:
     """Plan, and in apply mode apply, one job in one tenant. Never raises (but cancellation).
+
+    `accepted` maps a standard's settings to the value an admin accepted for this tenant: such a
+    setting is judged against that value, and its changes leave the plan (never overwritten).
 
     A permission refused with a token issued before the customer's admin granted it is asked
     once more with a new token: tokens carry the roles of when they were issued, for an hour.
     """
     started = time.monotonic()
-    result = await _attempt(pool, tenant_id, job, Mode(mode), params)
+    result = await _attempt(pool, tenant_id, job, Mode(mode), params, accepted or {})
     if isinstance(result.error, PermissionMissing):
         await pool.forget_token(tenant_id)
-        again = await _attempt(pool, tenant_id, job, Mode(mode), params)
+        again = await _attempt(pool, tenant_id, job, Mode(mode), params, accepted or {})
         again.graph_requests += result.graph_requests
         again.retries += result.retries
         again.waited_s += result.waited_s
@@ -46,7 +51,12 @@ async def run_tenant_job(
 
 
 async def _attempt(
-    pool: GraphPool, tenant_id: str, job: str, mode: Mode, params: Mapping[str, Any] | None
+    pool: GraphPool,
+    tenant_id: str,
+    job: str,
+    mode: Mode,
+    params: Mapping[str, Any] | None,
+    accepted: Mapping[str, Any],
 ) -> TenantResult:
     result = TenantResult(tenant_id, job, mode, Status.RUNNING)
     session = None
@@ -54,10 +64,12 @@ async def _attempt(
         definition = get_job(job)
         typed_params = definition.parse_params(params)
         session = pool.session(tenant_id, permissions=definition.permissions)
-        plan = await definition.plan(session, typed_params)
-        _record_plan(result, plan)
+        plan = honour_acceptances(await definition.plan(session, typed_params), accepted)
+        _record_plan(result, plan, accepted)
         if result.mode is Mode.APPLY and plan.changes:
-            _record_outcomes(result, await definition.apply(session, plan))
+            outcomes = await definition.apply(session, plan)
+            _record_outcomes(result, outcomes)
+            _mark_fixed(result, plan, outcomes)
         else:  # plan mode, or nothing to apply
             result.status = Status.PLANNED if plan.changes else Status.NO_CHANGES
     except NotLicensed as exc:
@@ -78,9 +90,26 @@ async def _attempt(
     return result
 
 
-def _record_plan(result: TenantResult, plan: Plan) -> None:
+def honour_acceptances(plan: Plan, accepted: Mapping[str, Any]) -> Plan:
+    """The plan without the changes of settings whose deviation an admin accepted."""
+    held = [id(c) for f in plan.findings if f.setting in accepted for c in f.changes]
+    if held:
+        plan.changes = [c for c in plan.changes if id(c) not in held]
+        plan.notes.append(f"{len(accepted)} accepted deviation(s) left alone")
+    return plan
+
+
+def finding_state(finding: Finding, accepted: Mapping[str, Any]) -> str:
+    """compliant / drifted, or accepted while the live value is the accepted one."""
+    if finding.setting not in accepted:
+        return "compliant" if finding.compliant else "drifted"
+    return "accepted" if same(accepted[finding.setting], finding.observed) else "drifted"
+
+
+def _record_plan(result: TenantResult, plan: Plan, accepted: Mapping[str, Any]) -> None:
     result.changes_planned = len(plan.changes)
     result.changes = [change.as_record() for change in plan.changes]
+    result.findings = [f.as_record() | {"state": finding_state(f, accepted)} for f in plan.findings]
     result.notes = list(plan.notes)
 
 
@@ -95,3 +124,12 @@ def _record_outcomes(result: TenantResult, outcomes: list[ChangeOutcome]) -> Non
     result.status = Status.FAILED
     result.error = failed[0].error
     result.notes.append(f"{len(failed)} of {len(outcomes)} changes failed")
+
+
+def _mark_fixed(result: TenantResult, plan: Plan, outcomes: list[ChangeOutcome]) -> None:
+    """A drifted finding whose changes all applied is now compliant, fixed by xtenant."""
+    applied = {id(o.change) for o in outcomes if o.ok}
+    for finding, record in zip(plan.findings, result.findings, strict=True):
+        done = finding.changes and all(id(c) in applied for c in finding.changes)
+        if record["state"] == "drifted" and done:
+            record["state"], record["fixed_by"] = "compliant", "xtenant"

@@ -16,6 +16,8 @@ from shared.auth.audit import TABLE as AUDIT_TABLE
 from shared.auth.audit import AuditTrail
 from shared.auth.tokens import OperatorTokens
 from shared.claims import Claims
+from shared.compliance import TABLE as COMPLIANCE_TABLE
+from shared.compliance import ComplianceStore
 from shared.consent_states import ConsentStates
 from shared.graph import GraphPool
 from shared.idempotency import IdempotencyKeys
@@ -51,6 +53,7 @@ class Services:
     locks: ApplyLocks
     app_breaker: AppBreaker
     idempotency: IdempotencyKeys
+    compliance: ComplianceStore
     _ready: bool = field(default=False, repr=False)
 
     @classmethod
@@ -80,6 +83,7 @@ class Services:
                 tenants_table, pause=timedelta(seconds=settings.app_pause_seconds)
             ),
             idempotency=IdempotencyKeys(runs_table),
+            compliance=ComplianceStore(storage.table(COMPLIANCE_TABLE)),
         )
 
     async def ready(self) -> Services:
@@ -90,6 +94,7 @@ class Services:
             await self.registry.ensure_table()
             await self.ledger.ensure_table()
             await self.audit.ensure_table()
+            await self.compliance.ensure_table()
             with contextlib.suppress(ResourceExistsError):
                 await self.queue.create_queue()
             self._ready = True

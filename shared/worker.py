@@ -23,7 +23,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.claims import RecordedRow, RejectedMessage, Verdict, mismatch, verdict
+from shared.compliance import Standing, since_last_run
 from shared.errors import DeliveriesExhausted, TenantSkipped, XtenantError
+from shared.jobs import JOBS
 from shared.locks import Lock
 from shared.logcontext import job_context
 from shared.messages import BadMessage, TenantJobMessage
@@ -105,13 +107,43 @@ async def _admitted(
 
 
 async def _run(services: Services, message: TenantJobMessage) -> TenantResult:
-    return await run_tenant_job(
+    """Run the job; a standard is judged against the deviations accepted for this tenant, and
+    its findings compared with its stored states (what changed since its last run)."""
+    standing = await _standing(services, message)
+    result = await run_tenant_job(
         services.pool,
         tenant_id=message.tenant_id,
         job=message.job,
         mode=message.mode,
         params=message.params,
+        accepted=standing.accepted(datetime.now(UTC)) if standing else None,
     )
+    if standing is not None and result.findings and result.status in _EVALUATED:
+        result.drift = since_last_run(standing.states, result.findings)
+        result.standing = standing
+    return result
+
+
+async def _standing(services: Services, message: TenantJobMessage) -> Standing | None:
+    job = JOBS.get(message.job)
+    if job is None or job.kind != "standard":
+        return None
+    return await services.compliance.read(message.tenant_id, message.job)
+
+
+async def _remember(services: Services, result: TenantResult, now: datetime) -> None:
+    """A standard's evaluation, in the compliance store, after its row (never fails the row)."""
+    if not isinstance(result.standing, Standing):
+        return
+    try:
+        await services.compliance.record(
+            result.tenant_id, result.job, result.standing, result.findings, now
+        )
+    except Exception:  # the row is final; the next evaluation writes the states again
+        log.exception("could not record compliance of %s", result.job)
+
+
+_EVALUATED = frozenset({Status.PLANNED, Status.CHANGED, Status.NO_CHANGES})
 
 
 async def _lock(
@@ -156,6 +188,7 @@ async def _record(
         log.warning("transient failure, the message will be redelivered: %s", error)
         raise RetryLater(error.message)
     await ledger.finish(message.run_id, result, attempts=attempts)
+    await _remember(services, result, datetime.now(UTC))
     log.info(
         "%s: %d planned, %d applied",
         result.status.value,

@@ -213,11 +213,15 @@ _AUDITED_BODY_BYTES = 1_000_000
 
 
 def _targets(req: HttpCall, body: Any) -> tuple[str, ...]:
-    """The tenants a call names: in its route, its `tenant` query, or a run's `tenants`."""
+    """The tenants a call names: in its route, its `tenant` query, or a run's `tenants`.
+
+    A tenant id spelt like the all-tenants marker (`/api/tenants/all`, refused as no GUID) is
+    not kept: it would make the record match every tenant filter.
+    """
     named = [req.route_params.get("tenant_id"), req.params.get("tenant")]
     tenants = body.get("tenants") if isinstance(body, dict) else None
-    if tenants == "all":
-        named.append(ALL_TENANTS)
-    elif isinstance(tenants, list):
+    if isinstance(tenants, list):
         named += [t for t in tenants[:100] if isinstance(t, str)]
-    return tuple(dict.fromkeys(t.strip().lower()[:64] for t in named if t))
+    kept = [t.strip().lower()[:64] for t in named if t]
+    marker = [ALL_TENANTS] if tenants == "all" else []
+    return tuple(dict.fromkeys([t for t in kept if t != ALL_TENANTS] + marker))

@@ -1,5 +1,7 @@
 """What a job is: a name, a one-line description, the Graph permissions it needs, typed
-parameters, and two steps — `plan` (read, report, no writes) and `apply` (perform the plan).
+parameters, its kind (a standard governs settings, an action job performs actions), and two
+steps — `plan` (read, report, no writes; one finding per setting or object) and `apply`
+(perform the plan).
 
 Jobs are idempotent "ensure" operations: applying twice changes nothing the second time, and a
 crash halfway converges on the next run, because every run plans from the tenant's live state.
@@ -10,7 +12,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from shared.errors import XtenantError
 from shared.graph import GraphSession
@@ -50,11 +52,33 @@ class Change:
         }
 
 
+@dataclass(frozen=True)
+class Finding:
+    """One governed setting (a standard) or one object acted on (an action job): what is wanted,
+    what the tenant has, whether they agree, and the change(s) that would make them agree."""
+
+    setting: str
+    desired: Any
+    observed: Any
+    compliant: bool
+    changes: tuple[Change, ...] = ()
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "setting": self.setting,
+            "desired": self.desired,
+            "observed": self.observed,
+            "compliant": self.compliant,
+        }
+
+
 @dataclass
 class Plan:
     job: str
     tenant_id: str
     changes: list[Change] = field(default_factory=list)
+    #: one per governed setting (a standard) or per object acted on (an action job)
+    findings: list[Finding] = field(default_factory=list)
     #: things the operator should know that are not changes (unknown UPNs, exclusions used)
     notes: list[str] = field(default_factory=list)
     #: job-specific facts apply needs (e.g. the group id found while planning)
@@ -72,6 +96,7 @@ class ChangeOutcome:
 
 
 P = TypeVar("P")
+JobKind = Literal["standard", "action"]
 
 
 class Job(Generic[P]):
@@ -83,6 +108,10 @@ class Job(Generic[P]):
     #: a frozen dataclass whose fields say their type, description, default and rules
     #: (shared.jobs.params)
     params_type: ClassVar[type[Any]]
+    #: a standard governs settings (kept in the compliance store); an action job performs actions
+    kind: ClassVar[JobKind] = "action"
+    #: service plans a tenant needs for the job to apply (from its subscribedSkus)
+    prerequisites: ClassVar[tuple[str, ...]] = ()
 
     def parse_params(self, raw: Mapping[str, Any] | None) -> P:
         """Typed params from JSON input, defaults filled in; InvalidParams lists every problem."""
@@ -92,6 +121,11 @@ class Job(Generic[P]):
         if problems:
             raise InvalidParams(self.name, problems)
         return typing.cast(P, params)
+
+    def find(self, finding: Finding, plan: Plan) -> None:
+        """Record a finding in `plan`; its changes become the plan's."""
+        plan.findings.append(finding)
+        plan.changes.extend(finding.changes)
 
     def check(self, params: P) -> list[str]:
         """Rules across fields, beyond what one field's type and rules say; each names its field."""

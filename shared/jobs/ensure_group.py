@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from shared.errors import AlreadyExists, GraphNotFound, XtenantError
 from shared.graph import MAX_PAGE, BatchItem, BatchResult, GraphSession
-from shared.jobs.base import Change, ChangeOutcome, Job, Plan
+from shared.jobs.base import Change, ChangeOutcome, Finding, Job, Plan
 from shared.jobs.params import Params, Rule, spec
 
 #: Graph: mailNickname max 64 chars, ASCII 0-127 without @ () \ [] " ; : <> , and space.
@@ -91,31 +91,21 @@ class EnsureGroup(Job[EnsureGroupParams]):
     description = "A security group exists with the given name, description and exact members."
     permissions = ("Group.ReadWrite.All", "GroupMember.ReadWrite.All", "User.Read.All")
     params_type = EnsureGroupParams
+    kind = "standard"
 
     async def plan(self, session: GraphSession, params: EnsureGroupParams) -> Plan:
+        """Three settings: the group exists, its name and description, its members."""
         plan = Plan(self.name, session.tenant_id)
         group = await find_group(session, params.mail_nickname)
         wanted = await resolve_upns(session, params.members, plan)
-        if group is None:
-            plan.changes.append(_create(params))
-            current: dict[str, Member] = {}
-        else:
+        create = () if group is not None else (_create(params),)
+        self.find(Finding("group.exists", True, group is not None, group is not None, create), plan)
+        current: dict[str, Member] = {}
+        if group is not None:
             plan.context["group_id"] = group["id"]
-            plan.changes.extend(_updates(group, params))
             current = {m.id: m for m in await members(session, group["id"])}
-        for member in wanted.values():
-            if member.id not in current:
-                plan.changes.append(_membership("add_member", member))
-        extra = [m for m in current.values() if m.id not in wanted]
-        if extra and params.members and not wanted:
-            # Every requested UPN is unknown here (a wrong domain, say): emptying the group on
-            # that evidence would be a mistake in someone else's tenant. Report, change nothing.
-            plan.notes.append(
-                f"removals held back: none of the {len(params.members)} requested members exist "
-                f"in this tenant, so the {len(extra)} current members stay"
-            )
-            return plan
-        plan.changes.extend(_membership("remove_member", member) for member in extra)
+        self.find(_naming(group, params), plan)
+        self.find(_members(params, wanted, current, plan), plan)
         return plan
 
     async def apply(self, session: GraphSession, plan: Plan) -> list[ChangeOutcome]:
@@ -198,21 +188,42 @@ def _create(params: EnsureGroupParams) -> Change:
     )
 
 
-def _updates(group: dict[str, Any], params: EnsureGroupParams) -> list[Change]:
-    before = {"displayName": group.get("displayName"), "description": group.get("description")}
+def _naming(group: dict[str, Any] | None, params: EnsureGroupParams) -> Finding:
+    """The group's display name and description; a missing group's come with its create."""
     after = {"displayName": params.display_name, "description": params.description or None}
+    if group is None:
+        return Finding("group.naming", after, None, compliant=False)
+    before = {"displayName": group.get("displayName"), "description": group.get("description")}
     if before == after:
-        return []
-    body = {k: v for k, v in after.items() if before[k] != v}
-    return [
-        Change(
-            target=params.mail_nickname,
-            action="update",
-            before=before,
-            after=after,
-            data={"body": body},
+        return Finding("group.naming", after, before, compliant=True)
+    change = Change(
+        target=params.mail_nickname,
+        action="update",
+        before=before,
+        after=after,
+        data={"body": {k: v for k, v in after.items() if before[k] != v}},
+    )
+    return Finding("group.naming", after, before, False, (change,))
+
+
+def _members(
+    params: EnsureGroupParams, wanted: dict[str, Member], current: dict[str, Member], plan: Plan
+) -> Finding:
+    """Exactly the requested members; removals are held back when no requested UPN exists here:
+    emptying the group on that evidence would be a mistake in someone else's tenant."""
+    changes = [_membership("add_member", m) for m in wanted.values() if m.id not in current]
+    extra = [m for m in current.values() if m.id not in wanted]
+    if extra and params.members and not wanted:
+        plan.notes.append(
+            f"removals held back: none of the {len(params.members)} requested members exist "
+            f"in this tenant, so the {len(extra)} current members stay"
         )
-    ]
+    else:
+        changes.extend(_membership("remove_member", member) for member in extra)
+    desired = sorted({u.lower() for u in params.members})
+    observed = sorted(m.upn.lower() for m in current.values())
+    compliant = not changes and not extra
+    return Finding("group.members", desired, observed, compliant, tuple(changes))
 
 
 def _membership(action: str, member: Member) -> Change:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from shared.graph import MAX_PAGE, BatchItem, GraphSession
-from shared.jobs.base import Change, ChangeOutcome, Job, Plan
+from shared.jobs.base import Change, ChangeOutcome, Finding, Job, Plan
 from shared.jobs.params import Params, Rule, spec
 
 _SELECT = ["id", "userPrincipalName", "mail", "accountEnabled", "createdDateTime", "signInActivity"]
@@ -150,7 +150,7 @@ class GuestCleanup(Job[GuestCleanupParams]):
             if is_excluded(guest, params):
                 excluded += 1
                 continue
-            plan.changes.append(_disable(guest))
+            self.find(_stale(guest), plan)
         plan.notes.append(f"{len(guests)} guests read, {excluded} stale guests excluded")
         return plan
 
@@ -168,12 +168,15 @@ class GuestCleanup(Job[GuestCleanupParams]):
         return [ChangeOutcome(c, r.error) for c, r in zip(plan.changes, results, strict=True)]
 
 
-def _disable(guest: Guest) -> Change:
+def _stale(guest: Guest) -> Finding:
+    """A stale guest still enabled: the finding, and the change that disables it."""
     seen = guest.last_sign_in.date().isoformat() if guest.last_sign_in else "never"
-    return Change(
+    observed = {"accountEnabled": True, "lastSignIn": seen}
+    disable = Change(
         target=guest.upn,
         action="disable",
-        before={"accountEnabled": True, "lastSignIn": seen},
+        before=observed,
         after={"accountEnabled": False},
         data={"id": guest.id},
     )
+    return Finding(guest.upn, {"accountEnabled": False}, observed, False, (disable,))

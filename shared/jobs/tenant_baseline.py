@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shared.graph import GraphSession
-from shared.jobs.base import Change, ChangeOutcome, Job, Plan
+from shared.jobs.base import Change, ChangeOutcome, Finding, Job, Plan
+from shared.jobs.compare import SET_LIKE, Comparison, same
 from shared.jobs.params import Params, spec
 
 InviteSetting = Literal[
@@ -118,10 +119,32 @@ def wanted_value(setting: Setting, current: Any) -> Any:
     return others + [p for p in setting.desired if p not in others]
 
 
-def _same(current: Any, desired: Any) -> bool:
-    if isinstance(desired, list) and isinstance(current, list):
-        return sorted(current) == sorted(desired)
-    return bool(current == desired)
+def _finding(setting: Setting, current: Any) -> Finding:
+    """One setting: compliant when the tenant's value means the desired one
+    (shared.jobs.compare: consent policy lists are sets, enum strings have no case)."""
+    wanted = wanted_value(setting, current)
+    how = _COMPARISON.get(setting.name, SET_LIKE)
+    if same(wanted, current, how):
+        return Finding(_target(setting), setting.desired, current, compliant=True)
+    change = Change(
+        target=_target(setting),
+        action="set",
+        before=current,
+        after=wanted,
+        data={"path": setting.path},
+    )
+    return Finding(_target(setting), setting.desired, current, False, (change,))
+
+
+def _target(setting: Setting) -> str:
+    return f"authorizationPolicy.{setting.name}"
+
+
+#: Absent booleans are Graph's defaults (true: users may create apps, groups and tenants).
+_COMPARISON = {
+    name: Comparison(default=True)
+    for name in ("allowedToCreateApps", "allowedToCreateSecurityGroups", "allowedToCreateTenants")
+} | {"permissionGrantPoliciesAssigned": Comparison(default=[])}
 
 
 class TenantBaseline(Job[TenantBaselineParams]):
@@ -129,24 +152,14 @@ class TenantBaseline(Job[TenantBaselineParams]):
     description = "The tenant's authorization policy matches the desired baseline."
     permissions = ("Policy.ReadWrite.Authorization",)
     params_type = TenantBaselineParams
+    kind = "standard"
 
     async def plan(self, session: GraphSession, params: TenantBaselineParams) -> Plan:
         policy = await session.get_path("/policies/authorizationPolicy")
         plan = Plan(self.name, session.tenant_id)
         for setting in desired_settings(params):
-            current = current_value(policy, setting.path)
-            wanted = wanted_value(setting, current)
-            if not _same(current, wanted):
-                plan.changes.append(
-                    Change(
-                        target=f"authorizationPolicy.{setting.name}",
-                        action="set",
-                        before=current,
-                        after=wanted,
-                        data={"path": setting.path},
-                    )
-                )
-        plan.notes.append(f"{len(desired_settings(params))} settings managed")
+            self.find(_finding(setting, current_value(policy, setting.path)), plan)
+        plan.notes.append(f"{len(plan.findings)} settings managed")
         return plan
 
     async def apply(self, session: GraphSession, plan: Plan) -> list[ChangeOutcome]:

@@ -126,6 +126,7 @@ def test_every_route_that_changes_something_is_audited() -> None:
         "runs": Role.PLAN,
         "tenants/{tenant_id}": Role.ADMIN,
         "tenants/{tenant_id}/check": Role.PLAN,
+        "tenants/{tenant_id}/exceptions/{standard}/{setting}": Role.ADMIN,
     }
 
 

@@ -60,6 +60,7 @@ DECISION_ANCHORS = (
     "the-run-is-the-authority",
     "claims-and-leases",
     "app-wide-failures",
+    "compliance-store",
 )
 #: Background notes that live outside the repository: nothing in it may point at them (spelt in
 #: two parts so that this file does not name them either).

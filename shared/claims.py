@@ -15,7 +15,6 @@ mid-job leaves a lease that expires; the next delivery proceeds.
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from shared.errors import XtenantError
 from shared.ledger import FINAL, row_key
 from shared.messages import TenantJobMessage
 from shared.results import Status
+from shared.stored import from_text
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
@@ -114,7 +114,7 @@ class Claims:
             int(entity.get("attempts", 0)),
             str(entity.get("mode", "")),
             str(entity.get("origin", "")),
-            json.loads(entity["params"]) if entity.get("params") else {},
+            from_text(entity.get("params"), {}),
             datetime.fromisoformat(until) if until else None,
             str(entity.metadata["etag"]),
         )

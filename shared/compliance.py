@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from shared.stored import from_text, to_text
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
@@ -118,17 +119,6 @@ def _newest_first(moment: datetime) -> str:
     return f"{_EPOCH_END - int(moment.timestamp() * 1000):013d}"
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, default=str, sort_keys=True)[:30_000]
-
-
-def _load(text: Any) -> Any:
-    try:
-        return json.loads(text) if isinstance(text, str) and text else None
-    except ValueError:
-        return None
-
-
 class ComplianceStore:
     def __init__(self, table: TableClient) -> None:
         self.table = table
@@ -195,8 +185,8 @@ class ComplianceStore:
             "RowKey": f"{standard}|s|{finding['setting']}",
             "standard": standard,
             "setting": finding["setting"],
-            "desired": _dump(finding.get("desired")),
-            "observed": _dump(finding.get("observed")),
+            "desired": to_text(finding.get("desired")),
+            "observed": to_text(finding.get("observed")),
             "state": finding["state"],
             "since": now.isoformat() if changed or not stored else stored.get("since"),
             "last_evaluated": now.isoformat(),
@@ -218,7 +208,7 @@ class ComplianceStore:
             "standard": standard,
             "setting": finding["setting"],
             "transition": move.value,
-            "observed": _dump(finding.get("observed")),
+            "observed": to_text(finding.get("observed")),
             "at": now.isoformat(),
         }
 
@@ -244,7 +234,7 @@ class ComplianceStore:
                 "RowKey": f"{standard}|a|{setting}",
                 "standard": standard,
                 "setting": setting,
-                "value": _dump(acceptance.value),
+                "value": to_text(acceptance.value),
                 "reason": acceptance.reason[:2000],
                 "accepted_by": acceptance.accepted_by,
                 "expires": acceptance.expires.isoformat(),
@@ -303,7 +293,7 @@ class ComplianceStore:
                 "standard": e.get("standard"),
                 "setting": e.get("setting"),
                 "transition": e.get("transition"),
-                "observed": _load(e.get("observed")),
+                "observed": from_text(e.get("observed")),
                 "at": e.get("at"),
             }
             async for e in self.table.query_entities(query, parameters=parameters)
@@ -317,7 +307,7 @@ def _differs(stored: Mapping[str, Any], entity: Mapping[str, Any]) -> bool:
 
 def _acceptance(entity: Mapping[str, Any]) -> Acceptance:
     return Acceptance(
-        value=_load(entity.get("value")),
+        value=from_text(entity.get("value")),
         reason=str(entity.get("reason") or ""),
         accepted_by=str(entity.get("accepted_by") or ""),
         expires=datetime.fromisoformat(str(entity.get("expires"))).astimezone(UTC),
@@ -328,8 +318,8 @@ def _setting_view(entity: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "standard": entity.get("standard"),
         "setting": entity.get("setting"),
-        "desired": _load(entity.get("desired")),
-        "observed": _load(entity.get("observed")),
+        "desired": from_text(entity.get("desired")),
+        "observed": from_text(entity.get("observed")),
         "state": entity.get("state"),
         "since": entity.get("since"),
         "last_evaluated": entity.get("last_evaluated"),
@@ -338,7 +328,7 @@ def _setting_view(entity: Mapping[str, Any]) -> dict[str, Any]:
 
 def _acceptance_view(entity: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "value": _load(entity.get("value")),
+        "value": from_text(entity.get("value")),
         "reason": entity.get("reason"),
         "accepted_by": entity.get("accepted_by"),
         "expires": entity.get("expires"),

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import XtenantError
 from shared.results import Mode, RunOrigin, Status, TenantResult
+from shared.stored import MAX_TEXT, to_text
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
@@ -37,8 +37,6 @@ FINAL = frozenset(
 SUCCEEDED = frozenset({Status.CHANGED, Status.NO_CHANGES, Status.PLANNED, Status.NOT_LICENSED})
 #: Transactions of 100 rows written at once while a run starts (10,000 rows: 100 of them).
 _WRITERS = 8
-#: Azure Tables caps a string property at 64 KiB (32K UTF-16 characters).
-_MAX_TEXT = 30_000
 
 
 #: Findings kept per row (a standard has a few; an action job's are the objects it acts on).
@@ -77,11 +75,6 @@ class RowSpec:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def _text(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= _MAX_TEXT else json.dumps({"truncated": True, "size": len(text)})
 
 
 def _error_fields(error: XtenantError | None) -> dict[str, Any]:
@@ -148,7 +141,7 @@ class Ledger:
                 "job": r.job,
                 "mode": r.mode.value,
                 "origin": origin.value,
-                "params": _text(r.params),
+                "params": to_text(r.params),
                 "status": Status.QUEUED.value,
                 "attempts": 0,
                 "queued_at": queued_at,
@@ -178,10 +171,10 @@ class Ledger:
                 "status": result.status.value,
                 "changes_planned": result.changes_planned,
                 "changes_applied": result.changes_applied,
-                "changes": _text(result.changes),
-                "findings": _text(result.findings[:MAX_FINDINGS]),
-                "drift": _text(result.drift),
-                "notes": _text(result.notes),
+                "changes": to_text(result.changes),
+                "findings": to_text(result.findings[:MAX_FINDINGS]),
+                "drift": to_text(result.drift),
+                "notes": to_text(result.notes),
                 "duration_s": round(result.duration_s, 3),
                 "graph_requests": result.graph_requests,
                 "retries": result.retries,
@@ -256,7 +249,7 @@ class Ledger:
             {
                 "PartitionKey": BAD_MESSAGES,
                 "RowKey": message_id,
-                "body": body[:_MAX_TEXT],
+                "body": body[:MAX_TEXT],
                 "received_at": _now(),
                 **_error_fields(error),
             }

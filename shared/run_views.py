@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.ledger import BAD_MESSAGES, RUN_ROW, overall_status
 from shared.results import Status
+from shared.stored import from_text
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
@@ -43,14 +44,14 @@ class RunFilter:
 
 
 def row_view(entity: dict[str, Any]) -> dict[str, Any]:
-    changes = _json(entity.get("changes"), [])
-    findings = _json(entity.get("findings"), [])
+    changes = from_text(entity.get("changes"), [])
+    findings = from_text(entity.get("findings"), [])
     return {
         "tenant_id": entity.get("tenant_id"),
         "tenant_name": entity.get("tenant_name") or None,
         "job": entity.get("job"),
         "mode": entity.get("mode") or None,
-        "params": _json(entity.get("params"), None),
+        "params": from_text(entity.get("params"), None),
         "status": entity.get("status", Status.QUEUED.value),
         "changes_planned": entity.get("changes_planned", 0),
         "changes_applied": entity.get("changes_applied", 0),
@@ -59,7 +60,7 @@ def row_view(entity: dict[str, Any]) -> dict[str, Any]:
         "findings": findings[:CHANGES_SHOWN] if isinstance(findings, list) else [],
         "findings_total": len(findings) if isinstance(findings, list) else 0,
         #: a standard's settings newly drifted, fixed and still drifted since its last run
-        "drift": _json(entity.get("drift"), {}),
+        "drift": from_text(entity.get("drift"), {}),
         "error_class": entity.get("error_class") or None,
         "message": entity.get("message") or None,
         "remediation": entity.get("remediation") or None,
@@ -75,17 +76,8 @@ def row_view(entity: dict[str, Any]) -> dict[str, Any]:
         "graph_requests": entity.get("graph_requests", 0),
         "retries": entity.get("retries", 0),
         "waited_s": entity.get("waited_s", 0.0),
-        "notes": _json(entity.get("notes"), []),
+        "notes": from_text(entity.get("notes"), []),
     }
-
-
-def _json(text: Any, default: Any) -> Any:
-    if not text:
-        return default
-    try:
-        return json.loads(text)
-    except ValueError:
-        return default
 
 
 def run_summary(run: dict[str, Any], statuses: list[Status]) -> dict[str, Any]:

@@ -9,7 +9,6 @@ run whose rows are all final is closed, so later sweeps skip it.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from shared.messages import TenantJobMessage
 from shared.pipeline import send_messages
 from shared.results import Mode, RunOrigin, Status
 from shared.services import Services
+from shared.stored import from_text
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def _rebuilt(run: dict[str, Any], row: dict[str, Any]) -> TenantJobMessage:
         tenant_id=str(row["tenant_id"]),
         job=str(row["job"]),
         mode=Mode(row["mode"]),
-        params=json.loads(row.get("params") or "{}"),
+        params=from_text(row.get("params"), {}),
         origin=RunOrigin(row.get("origin") or run.get("origin") or RunOrigin.MANUAL.value),
         requested_at=str(run.get("requested_at", "")),
         requested_by=str(run.get("requested_by", "")),

@@ -126,6 +126,7 @@ var jobPermissions = {
   'guest-cleanup': [
     'User.ReadWrite.All'
     'AuditLog.Read.All'
+    'LicenseAssignment.Read.All'
   ]
   'ensure-group': [
     'Group.ReadWrite.All'
@@ -143,6 +144,7 @@ var graphAppRoles = {
   'Group.ReadWrite.All': '62a82d76-70ea-41e2-9197-370581804d09'
   'GroupMember.ReadWrite.All': 'dbaae8cf-10b5-4b86-a4a1-f871c94c6695'
   'Policy.ReadWrite.Authorization': 'fb221be6-99f2-473f-bd32-01c6a0e9ca3b'
+  'LicenseAssignment.Read.All': 'e2f98668-2877-4f38-a2f4-8202e0717aa1'
 }
 var permissionOrder = [
   'User.ReadWrite.All'
@@ -151,6 +153,7 @@ var permissionOrder = [
   'Group.ReadWrite.All'
   'GroupMember.ReadWrite.All'
   'Policy.ReadWrite.Authorization'
+  'LicenseAssignment.Read.All'
 ]
 var permissionsPerJob = [for job in jobs: jobPermissions[job]]
 var requestedPermissions = flatten(permissionsPerJob)

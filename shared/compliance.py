@@ -46,6 +46,8 @@ class Transition(enum.StrEnum):
     FIXED_BY_SOMEONE_ELSE = "fixed_by_someone_else"
     ACCEPTED = "accepted"
     ACCEPTANCE_EXPIRED = "acceptance_expired"
+    #: the tenant lost a prerequisite of the standard (a licence): no longer evaluated
+    BECAME_NOT_APPLICABLE = "became_not_applicable"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ class Standing:
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     acceptances: dict[str, Acceptance] = field(default_factory=dict)
 
+    def refs(self) -> dict[str, str]:
+        """setting -> the id of the object it lived in at the last evaluation (Job.plan)."""
+        return {k: str(s["ref"]) for k, s in self.states.items() if s.get("ref")}
+
     def accepted(self, now: datetime) -> dict[str, Any]:
         """setting -> accepted value, for acceptances not yet expired."""
         return {k: a.value for k, a in self.acceptances.items() if a.active(now)}
@@ -79,6 +85,8 @@ def transition(
 ) -> Transition | None:
     """The transition one setting made, from its stored state to this evaluation's finding."""
     now = finding["state"]
+    if now == State.NOT_APPLICABLE:
+        return None if previous == now else Transition.BECAME_NOT_APPLICABLE
     if finding.get("fixed_by") == "xtenant":
         return Transition.FIXED_BY_XTENANT
     if previous == now:
@@ -170,6 +178,40 @@ class ComplianceStore:
             await self.table.submit_transaction(operations[start : start + _BATCH])
         return moves
 
+    async def not_applicable(
+        self, tenant_id: str, standard: str, standing: Standing, reason: str, now: datetime
+    ) -> int:
+        """The standard no longer applies to the tenant: its stored settings become
+        `not_applicable` (one transition each, the first time) and its summary says why."""
+        findings = [
+            {
+                "setting": setting,
+                "desired": from_text(stored.get("desired")),
+                "observed": from_text(stored.get("observed")),
+                "state": State.NOT_APPLICABLE.value,
+            }
+            for setting, stored in sorted(standing.states.items())
+        ]
+        moves = 0
+        operations: list[tuple[str, dict[str, Any]]] = []
+        for n, finding in enumerate(findings):
+            stored = standing.states[finding["setting"]]
+            move = transition(stored.get("state"), finding, expired=False)
+            if move is None:
+                continue
+            moves += 1
+            operations.append(
+                ("upsert", self._state(tenant_id, standard, finding, stored, now, changed=True))
+            )
+            operations.append(("upsert", self._history(tenant_id, standard, finding, move, n, now)))
+        summary = self._summary(tenant_id, standard, findings, now)
+        summary[State.NOT_APPLICABLE.value] = max(1, len(findings))
+        summary["reason"] = reason[:1000]
+        operations.append(("upsert", summary))
+        for start in range(0, len(operations), _BATCH):
+            await self.table.submit_transaction(operations[start : start + _BATCH])
+        return moves
+
     def _state(
         self,
         tenant_id: str,
@@ -188,6 +230,7 @@ class ComplianceStore:
             "desired": to_text(finding.get("desired")),
             "observed": to_text(finding.get("observed")),
             "state": finding["state"],
+            "ref": finding.get("ref") or stored.get("ref") or "",
             "since": now.isoformat() if changed or not stored else stored.get("since"),
             "last_evaluated": now.isoformat(),
         }
@@ -222,6 +265,7 @@ class ComplianceStore:
             "tenant_id": tenant_id,
             "standard": standard,
             **{state.value: counts.get(state.value, 0) for state in State},
+            "reason": "",
             "last_evaluated": now.isoformat(),
         }
 
@@ -302,7 +346,7 @@ class ComplianceStore:
 
 
 def _differs(stored: Mapping[str, Any], entity: Mapping[str, Any]) -> bool:
-    return any(stored.get(k) != entity[k] for k in ("desired", "observed", "state"))
+    return any(stored.get(k, "") != entity[k] for k in ("desired", "observed", "state", "ref"))
 
 
 def _acceptance(entity: Mapping[str, Any]) -> Acceptance:

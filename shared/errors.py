@@ -17,9 +17,11 @@
     ├── AssertionExpired            once       token     refresh the MI assertion, retry once
     │                                                    (700024)
     ├── ManagedIdentityUnavailable  yes        -         identity assigned to the app? endpoint?
-    ├── NotLicensed                 no         Graph     a status, not a failure: the tenant
-    │                                                    lacks a licence a feature needs
-    │                                                    (signInActivity: Entra ID P1)
+    ├── NotApplicable               no         -         a status, not a failure: the tenant
+    │   │                                                lacks a job's prerequisite (a service
+    │   │                                                plan such as Entra ID P1, a cloud)
+    │   └── NotLicensed             no         Graph     Graph itself said the tenant lacks the
+    │                                                    licence (licences changed mid-run)
     ├── GraphRequestError           no         Graph     Graph refused the request (400, 409...)
     │   ├── AlreadyExists           no         Graph     what was to be added is there: converged
     │   └── GraphNotFound           no         Graph     404
@@ -157,7 +159,16 @@ class AppDisabled(TenantAuthError):
     error_class = "app_disabled"
 
 
-class NotLicensed(XtenantError):
+class NotApplicable(XtenantError):
+    """The job does not apply to this tenant (shared/jobs/applicability.py): the row ends
+    `not_applicable` with the reason, and the tenant's health does not change."""
+
+    error_class = "not_applicable"
+
+
+class NotLicensed(NotApplicable):
+    """Graph answered that the tenant lacks the licence a feature needs: not applicable."""
+
     error_class = "not_licensed"
 
 

@@ -30,11 +30,11 @@ FINAL = frozenset(
         Status.PLANNED,
         Status.FAILED,
         Status.SKIPPED,
-        Status.NOT_LICENSED,
+        Status.NOT_APPLICABLE,
         Status.BLOCKED,
     }
 )
-SUCCEEDED = frozenset({Status.CHANGED, Status.NO_CHANGES, Status.PLANNED, Status.NOT_LICENSED})
+SUCCEEDED = frozenset({Status.CHANGED, Status.NO_CHANGES, Status.PLANNED, Status.NOT_APPLICABLE})
 #: Transactions of 100 rows written at once while a run starts (10,000 rows: 100 of them).
 _WRITERS = 8
 

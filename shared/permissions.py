@@ -5,7 +5,9 @@ connection check must not report `User.Read.All` missing where `User.ReadWrite.A
 The rules are those of Graph's permissions reference
 (https://learn.microsoft.com/graph/permissions-reference): `X.ReadWrite.Y` includes `X.Read.Y`;
 `Directory.*` includes the user, group and group-member permissions of the same kind;
-`Group.*` includes `GroupMember.*` of the same kind; `User.Read.All` includes `User.ReadBasic.All`.
+`Group.*` includes `GroupMember.*` of the same kind; `User.Read.All` includes `User.ReadBasic.All`;
+`Organization.Read.All` and `Directory.Read.All` read the licences (`GET /subscribedSkus`) that
+`LicenseAssignment.Read.All` reads.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ _INCLUDES: dict[str, frozenset[str]] = {
     "Directory.ReadWrite.All": frozenset(
         {"User.ReadWrite.All", "Group.ReadWrite.All", "GroupMember.ReadWrite.All"}
     ),
-    "Directory.Read.All": frozenset({"User.Read.All", "Group.Read.All", "GroupMember.Read.All"}),
+    "Directory.Read.All": frozenset(
+        {"User.Read.All", "Group.Read.All", "GroupMember.Read.All", "LicenseAssignment.Read.All"}
+    ),
+    "Organization.Read.All": frozenset({"LicenseAssignment.Read.All"}),
     "Group.ReadWrite.All": frozenset({"GroupMember.ReadWrite.All"}),
     "Group.Read.All": frozenset({"GroupMember.Read.All"}),
     "User.Read.All": frozenset({"User.ReadBasic.All"}),

@@ -60,9 +60,15 @@ class Status(enum.StrEnum):
     PLANNED = "planned"
     FAILED = "failed"
     SKIPPED = "skipped"
-    NOT_LICENSED = "not_licensed"
+    #: the job does not apply to the tenant (a prerequisite it lacks): done, not failed
+    NOT_APPLICABLE = "not_applicable"
     #: ended by an app-wide outage (the app's own identity), not by anything of the tenant's
     BLOCKED = "blocked"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Status | None:
+        # rows written before applicability existed said `not_licensed`
+        return cls.NOT_APPLICABLE if value == "not_licensed" else None
 
 
 @dataclass

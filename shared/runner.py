@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from shared.errors import NotLicensed, PermissionMissing, UnexpectedError, XtenantError
-from shared.graph import GraphPool
-from shared.jobs import ChangeOutcome, Finding, Plan, get_job
+from shared.errors import NotApplicable, PermissionMissing, UnexpectedError, XtenantError
+from shared.graph import GraphPool, GraphSession
+from shared.jobs import ChangeOutcome, Finding, Job, Known, Plan, get_job
+from shared.jobs.applicability import LicenceCache, TenantFacts, unmet, usable_plans
 from shared.jobs.compare import same
 from shared.results import Mode, Status, TenantResult
 
@@ -28,20 +30,28 @@ async def run_tenant_job(
     mode: Mode | str,
     params: Mapping[str, Any] | None = None,
     accepted: Mapping[str, Any] | None = None,
+    run_id: str = "",
+    licences: LicenceCache | None = None,
+    refs: Mapping[str, str] | None = None,
 ) -> TenantResult:
     """Plan, and in apply mode apply, one job in one tenant. Never raises (but cancellation).
 
     `accepted` maps a standard's settings to the value an admin accepted for this tenant: such a
     setting is judged against that value, and its changes leave the plan (never overwritten).
 
+    A job whose prerequisites the tenant lacks ends `not_applicable` before it reads anything
+    else; the tenant's licences come from `licences` (one read per `run_id` and tenant).
+    `refs`: the object ids a standard's findings named last time (Job.plan).
+
     A permission refused with a token issued before the customer's admin granted it is asked
     once more with a new token: tokens carry the roles of when they were issued, for an hour.
     """
     started = time.monotonic()
-    result = await _attempt(pool, tenant_id, job, Mode(mode), params, accepted or {})
+    context = _Context(run_id, licences or LicenceCache(size=16), refs or {})
+    result = await _attempt(pool, tenant_id, job, Mode(mode), params, accepted or {}, context)
     if isinstance(result.error, PermissionMissing):
         await pool.forget_token(tenant_id)
-        again = await _attempt(pool, tenant_id, job, Mode(mode), params, accepted or {})
+        again = await _attempt(pool, tenant_id, job, Mode(mode), params, accepted or {}, context)
         again.graph_requests += result.graph_requests
         again.retries += result.retries
         again.waited_s += result.waited_s
@@ -57,6 +67,7 @@ async def _attempt(
     mode: Mode,
     params: Mapping[str, Any] | None,
     accepted: Mapping[str, Any],
+    context: _Context,
 ) -> TenantResult:
     result = TenantResult(tenant_id, job, mode, Status.RUNNING)
     session = None
@@ -64,7 +75,9 @@ async def _attempt(
         definition = get_job(job)
         typed_params = definition.parse_params(params)
         session = pool.session(tenant_id, permissions=definition.permissions)
-        plan = honour_acceptances(await definition.plan(session, typed_params), accepted)
+        facts = await _check_applicable(definition, session, pool.settings.cloud.value, context)
+        planned = await definition.plan(session, typed_params, Known(context.refs, facts))
+        plan = honour_acceptances(planned, accepted)
         _record_plan(result, plan, accepted)
         if result.mode is Mode.APPLY and plan.changes:
             outcomes = await definition.apply(session, plan)
@@ -72,8 +85,8 @@ async def _attempt(
             _mark_fixed(result, plan, outcomes)
         else:  # plan mode, or nothing to apply
             result.status = Status.PLANNED if plan.changes else Status.NO_CHANGES
-    except NotLicensed as exc:
-        result.status, result.error = Status.NOT_LICENSED, exc
+    except NotApplicable as exc:
+        result.status, result.error = Status.NOT_APPLICABLE, exc
     except XtenantError as exc:
         result.status, result.error = Status.FAILED, exc
     except Exception as exc:  # the isolation boundary: a bug in one tenant's job stays there
@@ -88,6 +101,37 @@ async def _attempt(
         result.graph_requests = session.requests_sent
         result.retries, result.waited_s = session.budget.retries, session.budget.waited_s
     return result
+
+
+@dataclass(frozen=True)
+class _Context:
+    run_id: str
+    licences: LicenceCache
+    refs: Mapping[str, str]
+
+
+async def _check_applicable(
+    job: Job[Any], session: GraphSession, cloud: str, context: _Context
+) -> TenantFacts:
+    """The facts the job needs; NotApplicable when the tenant lacks one of its prerequisites."""
+    facts = TenantFacts(cloud=cloud)
+    if job.reads_licences or any(p.needs_licences for p in job.prerequisites):
+
+        async def read() -> frozenset[str]:
+            skus = await session.collect(session.request("GET", "/subscribedSkus"), dict)
+            return usable_plans(skus)
+
+        plans = await context.licences.plans(context.run_id, session.tenant_id, read)
+        facts = TenantFacts(cloud=cloud, service_plans=plans)
+    reason = unmet(job.prerequisites, facts)
+    if reason is not None:
+        raise NotApplicable(
+            f"{job.name} does not apply: {reason}",
+            tenant_id=session.tenant_id,
+            remediation="None needed: nothing was read or changed for this job. For it to "
+            "apply, give the tenant what it lacks; every run checks again.",
+        )
+    return facts
 
 
 def honour_acceptances(plan: Plan, accepted: Mapping[str, Any]) -> Plan:
@@ -127,9 +171,14 @@ def _record_outcomes(result: TenantResult, outcomes: list[ChangeOutcome]) -> Non
 
 
 def _mark_fixed(result: TenantResult, plan: Plan, outcomes: list[ChangeOutcome]) -> None:
-    """A drifted finding whose changes all applied is now compliant, fixed by xtenant."""
+    """A drifted finding whose changes all applied is now compliant, fixed by xtenant; an
+    object a change created becomes its finding's `ref`."""
     applied = {id(o.change) for o in outcomes if o.ok}
+    created = {id(o.change): o.ref for o in outcomes if o.ok and o.ref}
     for finding, record in zip(plan.findings, result.findings, strict=True):
+        ref = next((created[id(c)] for c in finding.changes if id(c) in created), None)
+        if ref:
+            record["ref"] = ref
         done = finding.changes and all(id(c) in applied for c in finding.changes)
         if record["state"] == "drifted" and done:
             record["state"], record["fixed_by"] = "compliant", "xtenant"

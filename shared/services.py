@@ -22,6 +22,7 @@ from shared.consent_states import ConsentStates
 from shared.graph import GraphPool
 from shared.idempotency import IdempotencyKeys
 from shared.identity import TenantCredentialCache
+from shared.jobs.applicability import LicenceCache
 from shared.ledger import TABLE as RUNS_TABLE
 from shared.ledger import Ledger
 from shared.locks import ApplyLocks
@@ -54,6 +55,8 @@ class Services:
     app_breaker: AppBreaker
     idempotency: IdempotencyKeys
     compliance: ComplianceStore
+    #: each (run, tenant)'s licences, read once in this process (shared/jobs/applicability.py)
+    licences: LicenceCache = field(default_factory=LicenceCache)
     _ready: bool = field(default=False, repr=False)
 
     @classmethod

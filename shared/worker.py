@@ -117,9 +117,14 @@ async def _run(services: Services, message: TenantJobMessage) -> TenantResult:
         mode=message.mode,
         params=message.params,
         accepted=standing.accepted(datetime.now(UTC)) if standing else None,
+        run_id=message.run_id,
+        licences=services.licences,
+        refs=standing.refs() if standing else None,
     )
     if standing is not None and result.findings and result.status in _EVALUATED:
         result.drift = since_last_run(standing.states, result.findings)
+        result.standing = standing
+    if standing is not None and result.status is Status.NOT_APPLICABLE:
         result.standing = standing
     return result
 
@@ -136,6 +141,12 @@ async def _remember(services: Services, result: TenantResult, now: datetime) -> 
     if not isinstance(result.standing, Standing):
         return
     try:
+        if result.status is Status.NOT_APPLICABLE:
+            reason = result.error.message if result.error else "not applicable"
+            await services.compliance.not_applicable(
+                result.tenant_id, result.job, result.standing, reason, now
+            )
+            return
         await services.compliance.record(
             result.tenant_id, result.job, result.standing, result.findings, now
         )

@@ -31,6 +31,7 @@ DEMO_ROLES: tuple[str, ...] = (
     "GroupMember.ReadWrite.All",
     "Policy.Read.All",
     "Policy.ReadWrite.Authorization",
+    "LicenseAssignment.Read.All",
 )
 #: The Graph application permissions the app registration requests: every built-in job's
 #: (infra/main.bicep jobPermissions). Admin consent grants these unless a test says otherwise.
@@ -41,6 +42,7 @@ APP_REQUIRED_ROLES: tuple[str, ...] = (
     "Group.ReadWrite.All",
     "GroupMember.ReadWrite.All",
     "Policy.ReadWrite.Authorization",
+    "LicenseAssignment.Read.All",
 )
 _FAULT_FIELDS = (
     "service",

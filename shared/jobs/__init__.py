@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.errors import XtenantError
-from shared.jobs.base import Change, ChangeOutcome, Finding, InvalidParams, Job, Plan
+from shared.jobs.base import Change, ChangeOutcome, Finding, InvalidParams, Job, Known, Plan
 from shared.jobs.ensure_group import EnsureGroup
 from shared.jobs.guest_cleanup import GuestCleanup
 from shared.jobs.tenant_baseline import TenantBaseline
@@ -18,6 +18,7 @@ __all__ = [
     "Finding",
     "InvalidParams",
     "Job",
+    "Known",
     "Mode",
     "Plan",
     "UnknownJob",

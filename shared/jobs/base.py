@@ -12,11 +12,13 @@ from __future__ import annotations
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from shared.errors import XtenantError
 from shared.graph import GraphSession
 from shared.jobs import params as job_params
+from shared.jobs.applicability import Prerequisite, TenantFacts
 
 
 class InvalidParams(XtenantError, ValueError):
@@ -62,14 +64,18 @@ class Finding:
     observed: Any
     compliant: bool
     changes: tuple[Change, ...] = ()
+    #: the id of the tenant object the setting lives in (e.g. a policy xtenant created),
+    #: remembered in the compliance store and handed back to the next plan (`refs`)
+    ref: str | None = None
 
     def as_record(self) -> dict[str, Any]:
-        return {
+        record = {
             "setting": self.setting,
             "desired": self.desired,
             "observed": self.observed,
             "compliant": self.compliant,
         }
+        return record | ({"ref": self.ref} if self.ref else {})
 
 
 @dataclass
@@ -89,6 +95,8 @@ class Plan:
 class ChangeOutcome:
     change: Change
     error: XtenantError | None = None
+    #: the id of the object the change created, for its finding's `ref`
+    ref: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -96,6 +104,21 @@ class ChangeOutcome:
 
 
 P = TypeVar("P")
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the app knows of a tenant before a job plans there, besides Graph."""
+
+    #: setting -> the id of the object it lived in at the last evaluation (a finding's `ref`):
+    #: how a standard finds an object it created even after the customer renamed it
+    refs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: the tenant's service plans and the app's cloud, when the job has prerequisites or
+    #: `reads_licences` (shared.jobs.applicability)
+    facts: TenantFacts | None = None
+
+
+NOTHING_KNOWN = Known()
 JobKind = Literal["standard", "action"]
 
 
@@ -110,8 +133,11 @@ class Job(Generic[P]):
     params_type: ClassVar[type[Any]]
     #: a standard governs settings (kept in the compliance store); an action job performs actions
     kind: ClassVar[JobKind] = "action"
-    #: service plans a tenant needs for the job to apply (from its subscribedSkus)
-    prerequisites: ClassVar[tuple[str, ...]] = ()
+    #: what a tenant needs for the job to apply (shared.jobs.applicability); a job that needs
+    #: service plans lists `LicenseAssignment.Read.All` in its permissions too
+    prerequisites: ClassVar[tuple[Prerequisite, ...]] = ()
+    #: whether plan needs the tenant's service plans (`known.facts`) without requiring any
+    reads_licences: ClassVar[bool] = False
 
     def parse_params(self, raw: Mapping[str, Any] | None) -> P:
         """Typed params from JSON input, defaults filled in; InvalidParams lists every problem."""
@@ -136,7 +162,8 @@ class Job(Generic[P]):
         """The params as JSON Schema: each field's type, description, default and rules."""
         return job_params.schema(cls.params_type)
 
-    async def plan(self, session: GraphSession, params: P) -> Plan:
+    async def plan(self, session: GraphSession, params: P, known: Known = NOTHING_KNOWN) -> Plan:
+        """Read the tenant and say what differs (`known`: refs and facts, see Known)."""
         raise NotImplementedError
 
     async def apply(self, session: GraphSession, plan: Plan) -> list[ChangeOutcome]:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from shared.errors import AlreadyExists, GraphNotFound, XtenantError
 from shared.graph import MAX_PAGE, BatchItem, BatchResult, GraphSession
-from shared.jobs.base import Change, ChangeOutcome, Finding, Job, Plan
+from shared.jobs.base import NOTHING_KNOWN, Change, ChangeOutcome, Finding, Job, Known, Plan
 from shared.jobs.params import Params, Rule, spec
 
 #: Graph: mailNickname max 64 chars, ASCII 0-127 without @ () \ [] " ; : <> , and space.
@@ -93,7 +93,9 @@ class EnsureGroup(Job[EnsureGroupParams]):
     params_type = EnsureGroupParams
     kind = "standard"
 
-    async def plan(self, session: GraphSession, params: EnsureGroupParams) -> Plan:
+    async def plan(
+        self, session: GraphSession, params: EnsureGroupParams, known: Known = NOTHING_KNOWN
+    ) -> Plan:
         """Three settings: the group exists, its name and description, its members."""
         plan = Plan(self.name, session.tenant_id)
         group = await find_group(session, params.mail_nickname)

@@ -2,8 +2,9 @@
 
 A guest is stale when its latest sign-in (interactive, non-interactive or successful) is older
 than N days, or when it never signed in and was created more than N days ago. signInActivity
-needs Entra ID P1 in the tenant; without it Graph answers 403
-Authentication_RequestFromNonPremiumTenantOrB2CTenant and the tenant's status is `not_licensed`.
+needs Entra ID P1 in the tenant: a tenant without it is `not_applicable` (its licences say so
+before any user is read; should Graph answer 403
+Authentication_RequestFromNonPremiumTenantOrB2CTenant anyway, the row says `not_applicable` too).
 https://learn.microsoft.com/graph/api/resources/signinactivity
 """
 
@@ -14,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from shared.graph import MAX_PAGE, BatchItem, GraphSession
-from shared.jobs.base import Change, ChangeOutcome, Finding, Job, Plan
+from shared.jobs.applicability import ENTRA_ID_P1, LICENCE_PERMISSION
+from shared.jobs.base import NOTHING_KNOWN, Change, ChangeOutcome, Finding, Job, Known, Plan
 from shared.jobs.params import Params, Rule, spec
 
 _SELECT = ["id", "userPrincipalName", "mail", "accountEnabled", "createdDateTime", "signInActivity"]
@@ -132,13 +134,16 @@ def is_excluded(guest: Guest, params: GuestCleanupParams) -> bool:
 class GuestCleanup(Job[GuestCleanupParams]):
     name = "guest-cleanup"
     description = "Disable guest accounts not signed in for N days (default 90)."
-    permissions = ("User.ReadWrite.All", "AuditLog.Read.All")
+    permissions = ("User.ReadWrite.All", "AuditLog.Read.All", LICENCE_PERMISSION)
     params_type = GuestCleanupParams
+    prerequisites = (ENTRA_ID_P1,)
 
     def __init__(self, clock: Any = None) -> None:
         self._now = clock or (lambda: datetime.now(UTC))
 
-    async def plan(self, session: GraphSession, params: GuestCleanupParams) -> Plan:
+    async def plan(
+        self, session: GraphSession, params: GuestCleanupParams, known: Known = NOTHING_KNOWN
+    ) -> Plan:
         request = session.list_users(filter="userType eq 'Guest'", select=_SELECT, top=MAX_PAGE)
         guests = await session.collect(request, Guest.from_graph)
         now = self._now()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from shared.graph import GraphSession
-from shared.jobs.base import Change, ChangeOutcome, Finding, Job, Plan
+from shared.jobs.base import NOTHING_KNOWN, Change, ChangeOutcome, Finding, Job, Known, Plan
 from shared.jobs.compare import SET_LIKE, Comparison, same
 from shared.jobs.params import Params, spec
 
@@ -154,7 +154,9 @@ class TenantBaseline(Job[TenantBaselineParams]):
     params_type = TenantBaselineParams
     kind = "standard"
 
-    async def plan(self, session: GraphSession, params: TenantBaselineParams) -> Plan:
+    async def plan(
+        self, session: GraphSession, params: TenantBaselineParams, known: Known = NOTHING_KNOWN
+    ) -> Plan:
         policy = await session.get_path("/policies/authorizationPolicy")
         plan = Plan(self.name, session.tenant_id)
         for setting in desired_settings(params):

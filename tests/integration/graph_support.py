@@ -19,6 +19,7 @@ ALL_ROLES = (
     "GroupMember.ReadWrite.All",
     "Policy.Read.All",
     "Policy.ReadWrite.Authorization",
+    "LicenseAssignment.Read.All",
 )
 DOMAIN = "contoso.onmicrosoft.com"
 NICKNAME = "xtenant-helpdesk"

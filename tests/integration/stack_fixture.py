@@ -28,6 +28,7 @@ ROLES = [
     "Group.ReadWrite.All",
     "GroupMember.ReadWrite.All",
     "Policy.ReadWrite.Authorization",
+    "LicenseAssignment.Read.All",
 ]
 GUESTS = {"generate": {"members": 2, "guests": 6, "stale_guests": 2, "seed": 7}}
 OPERATOR = "operator@contoso.example"

@@ -91,22 +91,6 @@ async def test_guest_cleanup_applied_twice_changes_nothing_the_second_time(
     assert writes(cloud, tenant) == []
 
 
-async def test_guest_cleanup_without_entra_p1_is_not_licensed_and_writes_nothing(
-    cloud: FakeCloud, graph_pool: GraphPool
-) -> None:
-    tenant = add_tenant(cloud, contoso(sign_in_activity_licensed=False))
-    before = everything(cloud, tenant)
-
-    result = await run(graph_pool, tenant, "guest-cleanup", "apply", GUESTS)
-
-    assert result.status is Status.NOT_LICENSED
-    assert result.error is not None
-    assert result.error.error_class == "not_licensed"
-    assert "P1" in result.error.remediation
-    assert everything(cloud, tenant) == before
-    assert writes(cloud, tenant) == []
-
-
 # --- ensure-group -------------------------------------------------------------------------------
 
 

@@ -19,12 +19,19 @@ TENANT_BIG = "cccccccc-3333-4333-8333-333333333333"
 DOMAIN_A = "taaaaaaaa.onmicrosoft.com"
 AS_OF = "2026-11-01T00:00:00Z"
 
-READ_ROLES = ("User.Read.All", "AuditLog.Read.All", "Group.Read.All", "Policy.Read.All")
+READ_ROLES = (
+    "User.Read.All",
+    "AuditLog.Read.All",
+    "Group.Read.All",
+    "Policy.Read.All",
+    "LicenseAssignment.Read.All",
+)
 WRITE_ROLES = (
     "User.ReadWrite.All",
     "AuditLog.Read.All",
     "Group.ReadWrite.All",
     "Policy.ReadWrite.Authorization",
+    "LicenseAssignment.Read.All",
 )
 
 SPEC_A: dict[str, Any] = {

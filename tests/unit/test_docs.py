@@ -61,6 +61,8 @@ DECISION_ANCHORS = (
     "claims-and-leases",
     "app-wide-failures",
     "compliance-store",
+    "applicability",
+    "object-refs",
 )
 #: Background notes that live outside the repository: nothing in it may point at them (spelt in
 #: two parts so that this file does not name them either).

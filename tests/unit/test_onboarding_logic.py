@@ -98,6 +98,7 @@ def test_missing_permissions_are_listed_per_job() -> None:
     assert missing_per_job(None) == {}
     # User.ReadWrite.All granted covers the User.Read.All that ensure-group declares
     assert missing_per_job(("User.ReadWrite.All", "AuditLog.Read.All")) == {
+        "guest-cleanup": ["LicenseAssignment.Read.All"],
         "ensure-group": ["Group.ReadWrite.All", "GroupMember.ReadWrite.All"],
         "tenant-baseline": ["Policy.ReadWrite.Authorization"],
     }

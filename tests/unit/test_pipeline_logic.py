@@ -84,7 +84,7 @@ def test_a_bad_message_keeps_the_ids_it_could_read() -> None:
         ([], "empty"),
         ([Status.CHANGED, Status.QUEUED], "running"),
         ([Status.FAILED, Status.RUNNING], "running"),
-        ([Status.CHANGED, Status.NO_CHANGES, Status.NOT_LICENSED], "succeeded"),
+        ([Status.CHANGED, Status.NO_CHANGES, Status.NOT_APPLICABLE], "succeeded"),
         ([Status.CHANGED, Status.FAILED], "partially_failed"),
         ([Status.CHANGED, Status.SKIPPED], "partially_failed"),
         ([Status.FAILED, Status.SKIPPED], "failed"),

@@ -36,6 +36,16 @@ MEMBER_WRITE = frozenset(
 )
 POLICY_READ = frozenset({"Policy.Read.All", "Policy.ReadWrite.Authorization"})
 POLICY_WRITE = frozenset({"Policy.ReadWrite.Authorization"})
+#: GET /subscribedSkus (least privileged first)
+LICENCE_READ = frozenset(
+    {
+        "LicenseAssignment.Read.All",
+        "Organization.Read.All",
+        "Organization.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    }
+)
 ANY = frozenset[str]()  # no permission needed (used by $batch itself)
 
 

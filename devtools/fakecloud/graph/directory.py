@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from devtools.fakecloud.graph import licences
 from devtools.fakecloud.graph.errors import ALREADY_MEMBER, GraphError, not_found
 from devtools.fakecloud.graph.model import Group, User
 from devtools.fakecloud.graph.policy import default_policy, merged_policy
@@ -48,7 +49,7 @@ class TenantDirectory:
         self._groups: dict[str, Group] = {}
         self._group_ids: list[str] = []  # sorted
         self._policy = default_policy()
-        self._sign_in_licensed = True
+        self._skus: tuple[str, ...] = licences.DEFAULT_SKUS
 
     # --- identity -----------------------------------------------------------------------
 
@@ -210,16 +211,30 @@ class TenantDirectory:
             return copy.deepcopy(self._policy)
 
     @property
+    def skus(self) -> tuple[str, ...]:
+        """The tenant's subscriptions, by SKU part number (graph/licences.py)."""
+        with self._lock:
+            self._ensure_loaded()
+            return self._skus
+
+    def set_skus(self, part_numbers: tuple[str, ...]) -> None:
+        checked = licences.check_skus(part_numbers)
+        with self._lock:
+            self._ensure_loaded()
+            self._skus = checked
+
+    def has_plan(self, *names: str) -> bool:
+        """Whether any subscription holds any of these service plans."""
+        return not licences.plans_of(self.skus).isdisjoint(names)
+
+    @property
     def sign_in_licensed(self) -> bool:
         """Whether the tenant has Entra ID P1/P2, which signInActivity needs."""
-        with self._lock:
-            self._ensure_loaded()
-            return self._sign_in_licensed
+        return self.has_plan(*licences.P1_PLANS)
 
     def set_sign_in_licensed(self, licensed: bool) -> None:
-        with self._lock:
-            self._ensure_loaded()
-            self._sign_in_licensed = licensed
+        """Give the tenant a profile with (Business Premium) or without (Business Basic) P1."""
+        self.set_skus(licences.DEFAULT_SKUS if licensed else licences.NO_P1_SKUS)
 
 
 def new_object_id() -> str:

@@ -3,7 +3,10 @@
 Keys (all optional):
   domain                     initial domain; default `t<first 8 hex of tid>.onmicrosoft.com`
   as_of                      ISO time the generated sign-in ages are relative to (default: now)
-  sign_in_activity_licensed  false = no Entra ID P1/P2: signInActivity answers 403 (default true)
+  skus                       the tenant's subscriptions by SKU part number (graph/licences.py);
+                             default ["SPB"] (Microsoft 365 Business Premium: Entra ID P1)
+  sign_in_activity_licensed  false (and no skus) = ["O365_BUSINESS_ESSENTIALS"]: no Entra ID
+                             P1/P2, so signInActivity answers 403
   authorization_policy       partial authorizationPolicy, merged over Graph's defaults
   users   [{userPrincipalName, displayName?, userType?, accountEnabled?, createdDateTime?,
             lastSignInDateTime?, lastNonInteractiveSignInDateTime?, mail?, mailNickname?,
@@ -24,6 +27,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from devtools.fakecloud.graph import licences
 from devtools.fakecloud.graph.directory import TenantDirectory, utc_now
 from devtools.fakecloud.graph.errors import GraphError
 from devtools.fakecloud.graph.model import Group, SignInActivity, User, parse_datetime
@@ -32,6 +36,7 @@ _KEYS = {
     "domain",
     "as_of",
     "sign_in_activity_licensed",
+    "skus",
     "authorization_policy",
     "users",
     "groups",
@@ -59,6 +64,8 @@ def directory_from_scenario(
     generate = spec.get("generate") or {}
     if set(generate) - _GENERATE_KEYS:
         raise ValueError(f"unknown generate keys: {sorted(set(generate) - _GENERATE_KEYS)}")
+    if "skus" in spec:
+        licences.check_skus(spec["skus"])
     frozen = dict(spec)
     return TenantDirectory(
         lambda directory: _load(directory, frozen), tenant_id=tenant_id, domain=spec.get("domain")
@@ -67,7 +74,10 @@ def directory_from_scenario(
 
 def _load(directory: TenantDirectory, spec: Mapping[str, Any]) -> None:
     as_of = parse_datetime(spec["as_of"]) if spec.get("as_of") else utc_now()
-    directory.set_sign_in_licensed(bool(spec.get("sign_in_activity_licensed", True)))
+    if "skus" in spec:
+        directory.set_skus(spec["skus"])
+    else:
+        directory.set_sign_in_licensed(bool(spec.get("sign_in_activity_licensed", True)))
     if spec.get("authorization_policy"):
         _apply_policy(directory, spec["authorization_policy"])
     for entry in spec.get("users") or []:

@@ -36,7 +36,7 @@ from devtools.fakecloud.scenario import Scenario, TenantSpec
 
 ROOT = repo_root()
 DEMO_SCENARIO = ROOT / "devtools" / "fakecloud" / "scenarios" / "demo.json"
-OK_STATUSES = {"changed", "no_changes", "planned", "not_licensed"}
+OK_STATUSES = {"changed", "no_changes", "planned", "not_applicable"}
 JOBS = ("guest-cleanup", "ensure-group", "tenant-baseline")
 #: The operator the demo acts as, and one who may only read.
 OPERATOR = "ada@contoso.example"
@@ -207,7 +207,7 @@ def print_table(plans: dict[tuple[str, str], Any], run: Any, tenants: dict[str, 
     print(f"\nrun {run['run_id']} ({run['origin']}, requested by {run['requested_by']}):")
     print(f"  overall {run['status']}; rows by status {run['totals']}")
     print(
-        "  row status: changed / no_changes / planned / not_licensed = done; failed = the error "
+        "  row status: changed / no_changes / planned / not_applicable = done; failed = the error "
         "class says why;\n  skipped = not run because the tenant's health said a person must "
         "act first (the health column)."
     )
@@ -218,11 +218,16 @@ def print_remediations(scenario: Scenario, rows: Sequence[Any]) -> None:
     seen: set[str] = set()
     print("\nWhat to do about the failures (first per tenant):")
     for row in rows:
-        if not row["error_class"] or row["tenant_id"] in seen or row["status"] == "not_licensed":
+        if not row["error_class"] or row["tenant_id"] in seen or row["status"] == "not_applicable":
             continue
         seen.add(row["tenant_id"])
         print(f"- {names.get(row['tenant_id'])} [{row['error_class']}] {row['message']}")
         print(f"    -> {row['remediation']}")
+    skipped = [r for r in rows if r["status"] == "not_applicable"]
+    if skipped:
+        print("\nNot applicable (nothing to do; the tenant lacks what the job needs):")
+    for row in skipped:
+        print(f"- {names.get(row['tenant_id'])} {row['job']}: {row['message']}")
 
 
 INVITES = "authorizationPolicy.allowInvitesFrom"

@@ -16,20 +16,23 @@ reads it at most every `cache_s` seconds (a message costs no extra storage call)
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import XtenantError
+from shared.errors import AppDisabled, AppDisabledAtHome, XtenantError
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
 
 _PARTITION, _ROW = "app", "identity"
+#: seconds a home-tenant verdict is reused: a thousand tenants refusing at once cost one probe
+HOME_CHECK_TTL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -113,3 +116,53 @@ class AppBreaker:
             json.loads(entity.get("error") or "{}"),
             datetime.fromisoformat(entity.get("since") or entity["until"]),
         )
+
+
+class HomeCheck:
+    """Is the app disabled in its own home tenant? Asked when a tenant answers "the app is
+    disabled" (AADSTS7000112/500014), which a customer's admin causes in one tenant, and a
+    disabled app registration at home causes in every tenant at once. A fresh token request in
+    the home tenant tells them apart (docs/decisions.md#app-wide-failures): if it is refused the
+    same way, the failure is the app's own (app-wide), else the tenant's.
+
+    `probe` requests a new token in the home tenant and raises the typed error if refused. One
+    probe at a time; its verdict is reused for `ttl_s`.
+    """
+
+    def __init__(
+        self,
+        probe: Callable[[], Awaitable[object]],
+        *,
+        ttl_s: float = HOME_CHECK_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._probe = probe
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._verdict: bool | None = None
+        self._at = float("-inf")
+        self.probes = 0
+
+    async def escalate(self, error: XtenantError) -> XtenantError:
+        """`error`, or AppDisabledAtHome when it is an AppDisabled the home tenant shares."""
+        if isinstance(error, AppDisabled) and await self.disabled_at_home():
+            return AppDisabledAtHome(error)
+        return error
+
+    async def disabled_at_home(self) -> bool:
+        async with self._lock:
+            if self._verdict is None or self._clock() - self._at >= self._ttl_s:
+                self._verdict = await self._ask()
+                self._at = self._clock()
+            return self._verdict
+
+    async def _ask(self) -> bool:
+        self.probes += 1
+        try:
+            await self._probe()
+        except AppDisabled:
+            return True
+        except Exception:  # any other answer says nothing about the app being disabled
+            return False
+        return False

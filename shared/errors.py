@@ -17,6 +17,8 @@
     ├── AssertionExpired            once       token     refresh the MI assertion, retry once
     │                                                    (700024)
     ├── ManagedIdentityUnavailable  yes        -         identity assigned to the app? endpoint?
+    ├── AppDisabledAtHome           no         worker    AppDisabled from a tenant, and from the
+    │                                                    home tenant too: enable the app there
     ├── NotApplicable               no         -         a status, not a failure: the tenant
     │   │                                                lacks a job's prerequisite (a service
     │   │                                                plan such as Entra ID P1, a cloud)
@@ -157,6 +159,25 @@ class BlockedByPolicy(TenantAuthError):
 
 class AppDisabled(TenantAuthError):
     error_class = "app_disabled"
+
+
+class AppDisabledAtHome(XtenantError):
+    """Every tenant says the app is disabled (7000112/500014) because it is disabled in its own
+    home tenant: confirmed by a token request there (app_health.HomeCheck). App-wide."""
+
+    error_class = "app_disabled_at_home"
+    app_wide = True
+
+    def __init__(self, seen: XtenantError) -> None:
+        super().__init__(
+            f"{seen.message}, and the app's home tenant says the same: the app registration or "
+            "its service principal is disabled in the home tenant, so every tenant refuses it",
+            tenant_id=seen.tenant_id,
+            code=seen.code,
+            remediation="In the home tenant (AZURE_TENANT_ID), enable the xtenant enterprise "
+            "application (Enterprise applications > xtenant > Properties > Enabled for users to "
+            "sign in: Yes). Work resumes by itself; no tenant's health changed.",
+        )
 
 
 class NotApplicable(XtenantError):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from shared.app_health import AppBreaker
+from shared.app_health import AppBreaker, HomeCheck
 from shared.auth.audit import TABLE as AUDIT_TABLE
 from shared.auth.audit import AuditTrail
 from shared.auth.tokens import OperatorTokens
@@ -55,6 +55,8 @@ class Services:
     app_breaker: AppBreaker
     idempotency: IdempotencyKeys
     compliance: ComplianceStore
+    #: whether "the app is disabled" comes from the home tenant (app-wide) or one tenant
+    home_check: HomeCheck
     #: each (run, tenant)'s licences, read once in this process (shared/jobs/applicability.py)
     licences: LicenceCache = field(default_factory=LicenceCache)
     _ready: bool = field(default=False, repr=False)
@@ -87,6 +89,7 @@ class Services:
             ),
             idempotency=IdempotencyKeys(runs_table),
             compliance=ComplianceStore(storage.table(COMPLIANCE_TABLE)),
+            home_check=HomeCheck(lambda: _home_token(credentials, settings)),
         )
 
     async def ready(self) -> Services:
@@ -108,3 +111,9 @@ class Services:
         await self.pool.close()
         await self.credentials.close()
         await self.storage.close()
+
+
+async def _home_token(credentials: TenantCredentialCache, settings: Settings) -> object:
+    """A new token in the app's home tenant (none cached): raises the typed refusal, if any."""
+    await credentials.forget_token(settings.home_tenant_id)
+    return await credentials.token(settings.home_tenant_id)

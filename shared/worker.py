@@ -185,6 +185,8 @@ async def _record(
 ) -> Status:
     """The outcome, in the row and the tenant's health; `attempts` when no claim counted it."""
     error = result.error if result.status is Status.FAILED else None
+    if error is not None:
+        error = result.error = await services.home_check.escalate(error)
     ledger, where = services.ledger, (message.run_id, message.tenant_id, message.job)
     if error is not None and error.app_wide:
         await services.app_breaker.trip(error, now)

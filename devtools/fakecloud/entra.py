@@ -99,6 +99,9 @@ def _form_fields(form: Mapping[str, object]) -> dict[str, str]:
 
 def _known_tenant(ctx: EntraContext, tenant_id: str) -> TenantRecord:
     record = ctx.state.tenant(tenant_id) if is_guid(tenant_id) else None
+    if record is None and tenant_id == ctx.state.home_tenant_id:
+        # the app's own tenant: its service principal is there, with no Graph permission
+        record = TenantRecord(tenant_id, "home", "consented", ())
     if record is None or record.state == "deleted":
         raise Rejected(aadsts(90002, tenant=tenant_id))
     return record

@@ -259,6 +259,63 @@ async def test_an_app_wide_outage_blocks_rows_without_touching_any_tenants_healt
     await _end_outage()
 
 
+async def test_the_app_disabled_at_home_pauses_the_work_and_blames_no_tenant(
+    cloud: FakeCloud, stack: Stack
+) -> None:
+    # given two healthy tenants, and the app disabled in its home tenant: every tenant's token
+    # endpoint, the home tenant's included, answers AADSTS7000112
+    tenants = [new_tenant(cloud), new_tenant(cloud)]
+    for tenant in tenants:
+        await stack.register(tenant)
+    await stack.host.drain(timeout_s=30)
+    import function_app
+
+    services = function_app._services
+    assert services is not None
+    for tenant in tenants:
+        await services.credentials.forget_token(tenant)
+    cloud.add_fault(Fault(service="token", kind="aadsts", code=7000112, count=1000))
+    try:
+        run_id = await stack.run("tenant-baseline", tenants, mode="plan")
+        await stack.host.drain(timeout_s=60)
+        health = (await stack.call("GET", "/api/health")).json()
+    finally:
+        cloud.clear_faults()
+    rows = (await stack.status(run_id))["rows"]
+    listed = {
+        t["tenant_id"]: t for t in (await stack.call("GET", "/api/tenants")).json()["tenants"]
+    }
+
+    # then the rows end blocked by the app's own failure, which says where to fix it
+    assert {r["status"] for r in rows} == {"blocked"}
+    assert {r["error_class"] for r in rows} == {"app_disabled_at_home"}
+    assert "home tenant" in rows[0]["remediation"]
+    assert health["app"]["status"] == "paused"
+    assert health["app"]["error"]["error_class"] == "app_disabled_at_home"
+    assert all(listed[t]["health"]["status"] == "healthy" for t in tenants)
+    await _end_outage()
+
+
+async def test_one_tenant_disabling_the_app_is_that_tenants_failure_alone(
+    cloud: FakeCloud, stack: Stack
+) -> None:
+    disabled, fine = new_tenant(cloud, state="app_disabled"), new_tenant(cloud)
+    for tenant in (disabled, fine):
+        await stack.register(tenant)
+    await stack.host.drain(timeout_s=30)
+
+    run_id = await stack.run("tenant-baseline", [disabled, fine], mode="plan")
+    await stack.host.drain(timeout_s=60)
+    rows = {r["tenant_id"]: r for r in (await stack.status(run_id))["rows"]}
+    health = (await stack.call("GET", "/api/health")).json()
+    tenant = (await stack.call("GET", f"/api/tenants/{disabled}")).json()
+
+    assert (rows[disabled]["status"], rows[disabled]["error_class"]) == ("failed", "app_disabled")
+    assert rows[fine]["status"] == "planned"
+    assert health["app"]["status"] != "paused"
+    assert tenant["health"]["status"] != "healthy"
+
+
 async def _end_outage() -> None:
     import function_app
 
@@ -270,6 +327,7 @@ async def _end_outage() -> None:
         await services.registry.table.delete_entity("app", "identity")
     services.app_breaker._cached = None
     services.app_breaker._read_at = float("-inf")
+    services.home_check._verdict = None  # the home tenant's verdict is reused for 30 s
 
 
 async def test_garbage_on_the_poison_queue_is_recorded_and_never_raises(stack: Stack) -> None:

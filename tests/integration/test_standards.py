@@ -7,6 +7,7 @@ watched; the compliance store keeps each setting's state and its history.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 
 from devtools.azurite import Azurite
 from devtools.fakecloud import FakeCloud
-from shared.compliance import TABLE, Acceptance, ComplianceStore
+from shared.compliance import TABLE, Acceptance, ComplianceStore, Standing
 from tests.integration.graph_support import everything
 from tests.integration.stack_fixture import OPERATOR, Stack, new_tenant
 
@@ -206,3 +207,39 @@ async def test_enrolments_take_report_and_remediate_and_a_manual_run_may_only_lo
     assert lowered.status_code == 202, lowered.text
     assert enrolled[BASELINE]["mode"] == "plan"
     await stack.host.drain(timeout_s=60)
+
+
+async def test_a_standard_that_stops_applying_marks_its_settings_not_applicable(
+    store: ComplianceStore,
+) -> None:
+    tenant = str(uuid.uuid4())
+    first = datetime(2026, 11, 1, tzinfo=UTC)
+    findings = [
+        {"setting": INVITES, "desired": "none", "observed": "everyone", "state": "drifted"},
+        {"setting": APPS, "desired": False, "observed": False, "state": "compliant"},
+    ]
+    await store.record(tenant, BASELINE, Standing(), findings, first)
+    reason = "tenant-baseline does not apply: needs Entra ID P1 (service plan AAD_PREMIUM)"
+
+    standing = await store.read(tenant, BASELINE)
+    moves = await store.not_applicable(tenant, BASELINE, standing, reason, first + timedelta(1))
+    again = await store.not_applicable(
+        tenant, BASELINE, await store.read(tenant, BASELINE), reason, first + timedelta(2)
+    )
+
+    assert (moves, again) == (2, 0)
+    assert stored(await store.tenant(tenant)) == {INVITES: "not_applicable", APPS: "not_applicable"}
+    [cell] = await store.summaries(tenant=tenant, standard=BASELINE)
+    assert (cell["not_applicable"], cell["drifted"], cell["compliant"]) == (2, 0, 0)
+    assert cell["reason"] == reason
+    assert cell["last_evaluated"] == (first + timedelta(2)).isoformat()
+    assert sorted(await history(store, tenant))[:2] == [
+        (APPS, "became_not_applicable"),
+        (INVITES, "became_not_applicable"),
+    ]
+
+    # the licence comes back: evaluated again, the reason goes
+    await store.record(tenant, BASELINE, await store.read(tenant, BASELINE), findings, first)
+    [cell] = await store.summaries(tenant=tenant, standard=BASELINE)
+    assert (cell["not_applicable"], cell["drifted"], cell["reason"]) == (0, 1, None)
+    assert stored(await store.tenant(tenant)) == {INVITES: "drifted", APPS: "compliant"}

@@ -223,7 +223,8 @@ def print_remediations(scenario: Scenario, rows: Sequence[Any]) -> None:
         seen.add(row["tenant_id"])
         print(f"- {names.get(row['tenant_id'])} [{row['error_class']}] {row['message']}")
         print(f"    -> {row['remediation']}")
-    skipped = [r for r in rows if r["status"] == "not_applicable"]
+    unique = {(r["tenant_id"], r["job"]): r for r in rows if r["status"] == "not_applicable"}
+    skipped = list(unique.values())
     if skipped:
         print("\nNot applicable (nothing to do; the tenant lacks what the job needs):")
     for row in skipped:

@@ -24,6 +24,7 @@ from shared import (
     messages,
     onboarding,
     pipeline,
+    run_actions,
     sweeper,
     tenant_api,
     worker,
@@ -132,6 +133,24 @@ async def list_runs(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
 async def get_run(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
     run_id = req.route_params.get("run_id", "")
     return await api.get_run(caller.services, run_id, dict(req.params))
+
+
+@app.route(route="runs/{run_id}/rerun", methods=["POST"])
+@gate.requires(Role.PLAN, audit=True)  # a run with apply rows: Role.APPLY too (run_actions)
+async def rerun(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    return await run_actions.rerun(
+        caller.services,
+        req.route_params.get("run_id", ""),
+        caller=caller.principal,
+        idempotency_key=req.headers.get("Idempotency-Key"),
+    )
+
+
+@app.route(route="runs/{run_id}/cancel", methods=["POST"])
+@gate.requires(Role.PLAN, audit=True)  # a run with apply rows: Role.APPLY too (run_actions)
+async def cancel_run(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    run_id = req.route_params.get("run_id", "")
+    return await run_actions.cancel(caller.services, run_id, caller=caller.principal)
 
 
 @app.route(route="bad-messages", methods=["GET"])

@@ -32,6 +32,7 @@ FINAL = frozenset(
         Status.SKIPPED,
         Status.NOT_APPLICABLE,
         Status.BLOCKED,
+        Status.CANCELLED,
     }
 )
 SUCCEEDED = frozenset({Status.CHANGED, Status.NO_CHANGES, Status.PLANNED, Status.NOT_APPLICABLE})
@@ -51,7 +52,8 @@ def row_key(tenant_id: str, job: str) -> str:
 
 
 def overall_status(statuses: list[Status]) -> str:
-    """running while any row is queued or running; succeeded only if no row failed or skipped."""
+    """running while any row is queued or running; succeeded only if no row failed or skipped;
+    cancelled when the rows that did not succeed were all cancelled."""
     if not statuses:
         return "empty"
     if any(s not in FINAL for s in statuses):
@@ -59,6 +61,8 @@ def overall_status(statuses: list[Status]) -> str:
     good = sum(1 for s in statuses if s in SUCCEEDED)
     if good == len(statuses):
         return "succeeded"
+    if good + statuses.count(Status.CANCELLED) == len(statuses):
+        return "cancelled"
     return "failed" if good == 0 else "partially_failed"
 
 
@@ -108,6 +112,7 @@ class Ledger:
         requested_by_id: str = "",
         mode: Mode | None = None,
         job: str | None = None,
+        rerun_of: str = "",
     ) -> None:
         """Write the run and one `queued` row per (tenant, job), 100 per transaction.
 
@@ -127,6 +132,7 @@ class Ledger:
                 "requested_by_id": requested_by_id,
                 "requested_at": _now(),
                 "rows": len(rows),
+                "rerun_of": rerun_of,
                 # until every row is final: the sweeper looks only at open runs
                 "open": True,
             }
@@ -225,6 +231,47 @@ class Ledger:
         """End a row that did not run to completion, with the reason."""
         fields = {"status": status.value, "finished_at": _now(), **_error_fields(error)}
         await self._merge(run_id, tenant_id, job, fields | {"running_until": ""})
+
+    async def cancel_queued(self, run_id: str, by: str) -> tuple[int, int]:
+        """End the run's queued rows `cancelled`, each only if no delivery took it meanwhile
+        (a conditional write on the row as read). Returns (cancelled, not cancelled)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError
+        from azure.data.tables import UpdateMode
+
+        query = self.table.query_entities(
+            "PartitionKey eq @run and status eq @queued",
+            parameters={"run": run_id, "queued": Status.QUEUED.value},
+            select=["PartitionKey", "RowKey", "status"],
+        )
+        rows = [entity async for entity in query]
+        fields = {
+            "status": Status.CANCELLED.value,
+            "finished_at": _now(),
+            "running_until": "",
+            "error_class": "cancelled",
+            "message": f"cancelled by {by} before it started: nothing was done in the tenant",
+            "remediation": "None needed. To do it after all, start a run for the tenant again.",
+            "app_wide": False,
+        }
+        gate = asyncio.Semaphore(_WRITERS)
+
+        async def cancel(entity: Any) -> bool:
+            update = {"PartitionKey": run_id, "RowKey": entity["RowKey"], **fields}
+            async with gate:
+                try:
+                    await self.table.update_entity(
+                        update,
+                        mode=UpdateMode.MERGE,
+                        etag=entity.metadata["etag"],
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+                except ResourceModifiedError:
+                    return False  # a delivery took it first: it runs to its end
+            return True
+
+        done = await asyncio.gather(*(cancel(e) for e in rows))
+        return sum(done), len(done) - sum(done)
 
     async def swept(
         self, run_id: str, tenant_id: str, job: str, sweeps: int, now: datetime

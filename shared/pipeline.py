@@ -71,6 +71,30 @@ async def start_manual_run(
     )
 
 
+async def start_rerun(
+    services: Services,
+    work: list[RowSpec],
+    *,
+    rerun_of: str,
+    requested_by: str,
+    requested_by_id: str,
+    run_id: str | None = None,
+) -> RunStarted:
+    """A new run of `work` (rows of run `rerun_of`, with their own modes and params)."""
+    modes, jobs = {w.mode for w in work}, {w.job for w in work}
+    return await _start(
+        services,
+        work,
+        origin=RunOrigin.MANUAL,
+        requested_by=requested_by,
+        requested_by_id=requested_by_id,
+        mode=modes.pop() if len(modes) == 1 else None,
+        job=jobs.pop() if len(jobs) == 1 else None,
+        run_id=run_id,
+        rerun_of=rerun_of,
+    )
+
+
 async def _start(
     services: Services,
     work: list[RowSpec],
@@ -81,6 +105,7 @@ async def _start(
     mode: Mode | None = None,
     job: str | None = None,
     run_id: str | None = None,
+    rerun_of: str = "",
 ) -> RunStarted:
     """Ledger rows first (so nothing runs unrecorded), then one message per row.
 
@@ -97,6 +122,7 @@ async def _start(
         requested_by_id=requested_by_id,
         mode=mode,
         job=job,
+        rerun_of=rerun_of,
     )
     messages = [
         TenantJobMessage(run_id, w.tenant_id, w.job, w.mode, w.params, origin, now, requested_by)

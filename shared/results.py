@@ -64,6 +64,8 @@ class Status(enum.StrEnum):
     NOT_APPLICABLE = "not_applicable"
     #: ended by an app-wide outage (the app's own identity), not by anything of the tenant's
     BLOCKED = "blocked"
+    #: an operator cancelled the run before this row started: it never ran
+    CANCELLED = "cancelled"
 
     @classmethod
     def _missing_(cls, value: object) -> Status | None:

@@ -91,6 +91,7 @@ def run_summary(run: dict[str, Any], statuses: list[Status]) -> dict[str, Any]:
         "requested_by_id": run.get("requested_by_id") or None,
         "requested_at": run.get("requested_at"),
         "rows": run.get("rows"),
+        "rerun_of": run.get("rerun_of") or None,
         "totals": dict(Counter(s.value for s in statuses)),
     }
 
@@ -151,6 +152,26 @@ class RunViews:
             if len(rows) >= count:
                 break
         return rows
+
+    async def run_entity(self, run_id: str) -> dict[str, Any] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return dict(await self.table.get_entity(run_id, RUN_ROW))
+        except ResourceNotFoundError:
+            return None
+
+    async def rows_in(self, run_id: str, statuses: frozenset[Status]) -> list[dict[str, Any]]:
+        """The run's whole rows whose status is one of `statuses`, in key order."""
+        names = sorted(s.value for s in statuses)
+        wanted = " or ".join(f"status eq @s{n}" for n in range(len(names)))
+        query = self.table.query_entities(
+            # the SDK substitutes @names that stand between spaces: keep them so
+            f"PartitionKey eq @run and RowKey ne @run_row and ( {wanted} )",
+            parameters={"run": run_id, "run_row": RUN_ROW}
+            | {f"s{n}": name for n, name in enumerate(names)},
+        )
+        return [dict(e) async for e in query]
 
     async def statuses(self, run_id: str) -> list[Status]:
         query = self.table.query_entities(

@@ -2,15 +2,16 @@
 
     parse ─> app paused? ─> the row the run recorded ─> the message says what it says?
     ─> final already? (done) ─> another delivery holds it? (back off)
-    ─> tenant registered? ─> tenant and job health ─> claim: the row's lease (plan), or the
-       (tenant, job) apply lock, which also excludes other runs (apply)
+    ─> tenant registered? ─> tenant and job health ─> claim: the row's lease; an apply takes
+       the (tenant, job) apply lock first, which also excludes other runs
     ─> run the job ─> app-wide failure? (pause the app, come back later; no tenant health)
     ─> transient? (row queued again, come back later) ─> finish the row ─> tenant health
 
 Storage calls per (tenant, job), when all goes well: read the row, read the tenant, claim the
-row, finish it (plan: 4); an apply's claim is its (tenant, job) apply lock, taken and given back
-(5). The tenant's health is written only when it changes; the app breaker is read at most every
-few seconds per process.
+row, finish it (plan: 4); an apply also takes its (tenant, job) apply lock and gives it back
+(6). The claim marks the row `running` (an apply's too), and is conditional on the row as read:
+a row cancelled meanwhile is never run. The tenant's health is written only when it changes;
+the app breaker is read at most every few seconds per process.
 """
 
 from __future__ import annotations
@@ -91,12 +92,14 @@ async def _admitted(
         log.info("skipped: %s", refused.status.value)
         return await _skip(services, message, skip_reason(refused))
     lease = timedelta(seconds=services.settings.lease_seconds)
-    if message.mode is Mode.APPLY:  # the apply lock is also this row's claim (locks.py)
+    if message.mode is Mode.APPLY:  # the (tenant, job) apply lock, then the row's claim
         lock = await _lock(services, message, row, now, lease)
         try:
-            async with _renewing(services, None, lock, lease):
+            if not await services.claims.claim(row, now=now, lease_until=now + lease):
+                raise RetryLater("the row changed since it was read (taken, or cancelled)")
+            async with _renewing(services, row, lock, lease):
                 result = await _run(services, message)
-            return await _record(services, message, result, stored, now, row.attempts + 1)
+            return await _record(services, message, result, stored, now, None)
         finally:
             await services.locks.release(lock)
     if not await services.claims.claim(row, now=now, lease_until=now + lease):

@@ -124,6 +124,8 @@ def test_every_route_that_changes_something_is_audited() -> None:
     assert missing == []
     assert roles == {
         "runs": Role.PLAN,
+        "runs/{run_id}/rerun": Role.PLAN,  # and apply for apply rows (run_actions)
+        "runs/{run_id}/cancel": Role.PLAN,
         "tenants/{tenant_id}": Role.ADMIN,
         "tenants/{tenant_id}/check": Role.PLAN,
         "tenants/{tenant_id}/exceptions/{standard}/{setting}": Role.ADMIN,

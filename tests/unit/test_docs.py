@@ -203,15 +203,15 @@ def test_every_cited_decision_anchor_is_a_section_of_decisions() -> None:
 
 def test_the_documented_rerun_never_guesses_job_mode_or_params() -> None:
     """A recipe that took the first row's job, forced apply and sent empty params once disabled
-    guests in a tenant enrolled as plan-only: a re-run must follow each row's own job, mode and
-    params, plan first."""
+    guests in a tenant enrolled as plan-only: the re-run is the endpoint that repeats each row
+    with its own job, mode and params, and the docs say so."""
     section = (DOCS / "operations.md").read_text().split("## Re-run the tenants that failed")[1]
     section = section.split("\n## ")[0]
 
+    assert "/api/runs/<run_id>/rerun" in section
+    assert "**own** job, mode and params" in section
     assert ".rows[0]" not in section
     assert '"params": {}' not in section
-    assert '"mode": "plan"' in section
-    assert "{tenant_id, tenant_name, job, mode, params" in section
 
 
 def test_what_a_transient_failure_says_happens_matches_the_breaker_and_host_json() -> None:

@@ -88,6 +88,9 @@ def test_a_bad_message_keeps_the_ids_it_could_read() -> None:
         ([Status.CHANGED, Status.FAILED], "partially_failed"),
         ([Status.CHANGED, Status.SKIPPED], "partially_failed"),
         ([Status.FAILED, Status.SKIPPED], "failed"),
+        ([Status.CHANGED, Status.CANCELLED], "cancelled"),
+        ([Status.CANCELLED], "cancelled"),
+        ([Status.FAILED, Status.CANCELLED], "failed"),
     ],
 )
 def test_run_status_is_derived_from_its_rows(statuses: list[Status], overall: str) -> None:

@@ -1,0 +1,140 @@
+"""Acting on a run after it started: re-run its failed and skipped rows, or cancel its queued ones.
+
+Both need the role that starting the run needed: plan, and apply as well when any of its rows
+applies. A re-run is a new run, linked to the original (`rerun_of`), with each row's own job,
+mode and params as the original recorded them; rows whose tenant was removed since, or whose
+enrolment was lowered to report (a manual run never raises a mode), are left out and said so.
+Cancelling ends the queued rows `cancelled` (the worker completes their messages without acting)
+and leaves the rest: a row a delivery already took runs to its end.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.api import ApiResponse, error, forbidden
+from shared.auth.principal import Principal
+from shared.auth.roles import Role
+from shared.idempotency import InvalidKey, check_key
+from shared.ids import InvalidRunId, new_run_id, validate_run_id
+from shared.ledger import RowSpec
+from shared.pipeline import start_rerun
+from shared.results import Mode, Status
+from shared.services import Services
+from shared.stored import from_text
+from shared.tenants import Tenant
+
+#: The rows a re-run repeats: those that did not get done (blocked: by an app-wide outage).
+RERUN = frozenset({Status.FAILED, Status.SKIPPED, Status.BLOCKED})
+
+
+async def rerun(
+    services: Services, run_id: str, *, caller: Principal, idempotency_key: str | None = None
+) -> ApiResponse:
+    """POST /api/runs/{id}/rerun -> 202 with the new run, or 404 / 403 / 409."""
+    found = await _run(services, run_id)
+    if isinstance(found, ApiResponse):
+        return found
+    rows = await services.runs.rows_in(run_id, RERUN)
+    if any(r.get("mode") == Mode.APPLY.value for r in rows) and not caller.may(Role.APPLY):
+        return forbidden(Role.APPLY)
+    registered = {t.tenant_id: t for t in await services.registry.list()}
+    work, left_out = _work(rows, registered)
+    if not work:
+        reason = "left out: " + "; ".join(left_out[:5]) if left_out else "none failed or skipped"
+        return error(409, "nothing_to_rerun", f"run {run_id} has no row to re-run ({reason})")
+    new_id = new_run_id()
+    if idempotency_key is not None:
+        replay = await _reserve(services, caller, idempotency_key, run_id, new_id)
+        if replay is not None:
+            return replay
+    started = await start_rerun(
+        services,
+        work,
+        rerun_of=run_id,
+        requested_by=caller.display,
+        requested_by_id=caller.object_id,
+        run_id=new_id,
+    )
+    status_url = f"{services.settings.public_url}/api/runs/{started.run_id}"
+    body: dict[str, Any] = {
+        "run_id": started.run_id,
+        "rerun_of": run_id,
+        "rows": len(work),
+        "messages": started.messages,
+        "left_out": left_out,
+        "status_url": status_url,
+    }
+    return ApiResponse(202, body, {"Location": status_url})
+
+
+async def cancel(services: Services, run_id: str, *, caller: Principal) -> ApiResponse:
+    """POST /api/runs/{id}/cancel -> 200 with how many rows were cancelled."""
+    found = await _run(services, run_id)
+    if isinstance(found, ApiResponse):
+        return found
+    if not caller.may(Role.APPLY) and await _applies(services, run_id, found):
+        return forbidden(Role.APPLY)
+    cancelled, taken = await services.ledger.cancel_queued(run_id, caller.display)
+    body = {"run_id": run_id, "cancelled": cancelled, "already_started": taken}
+    return ApiResponse(200, body)
+
+
+async def _run(services: Services, run_id: str) -> dict[str, Any] | ApiResponse:
+    try:
+        validate_run_id(run_id)
+    except InvalidRunId as exc:
+        return error(400, exc.error_class, exc.message)
+    run = await services.runs.run_entity(run_id)
+    return run if run is not None else error(404, "run_not_found", f"no run {run_id}")
+
+
+async def _applies(services: Services, run_id: str, run: dict[str, Any]) -> bool:
+    """Whether any row a cancel would end applies (a scheduled run's rows have their own
+    modes)."""
+    if run.get("mode") in (Mode.APPLY.value, Mode.PLAN.value):
+        return bool(run["mode"] == Mode.APPLY.value)
+    queued = await services.runs.rows_in(run_id, frozenset({Status.QUEUED}))
+    return any(r.get("mode") == Mode.APPLY.value for r in queued)
+
+
+def _work(
+    rows: list[dict[str, Any]], registered: dict[str, Tenant]
+) -> tuple[list[RowSpec], list[str]]:
+    work: list[RowSpec] = []
+    left_out: list[str] = []
+    for row in rows:
+        tenant, job, mode = registered.get(row["tenant_id"]), row["job"], Mode(row["mode"])
+        enrolment = tenant.enrolments.get(job) if tenant else None
+        if tenant is None:
+            left_out.append(f"{row['tenant_id']} {job}: the tenant is no longer registered")
+        elif enrolment is not None and not enrolment.mode.allows(mode):
+            left_out.append(f"{row['tenant_id']} {job}: enrolled in report mode now")
+        else:
+            params = from_text(row.get("params")) or {}
+            work.append(RowSpec(tenant.tenant_id, job, mode, params, tenant.name))
+    return work, left_out
+
+
+async def _reserve(
+    services: Services, caller: Principal, key: str, run_id: str, new_id: str
+) -> ApiResponse | None:
+    """None to go ahead; the earlier answer when this key already re-ran this run."""
+    try:
+        reservation = await services.idempotency.reserve(
+            caller=caller.object_id,
+            key=check_key(key),
+            request={"rerun": run_id},
+            run_id=new_id,
+            now=datetime.now(UTC),
+        )
+    except InvalidKey as exc:
+        return error(400, "invalid_idempotency_key", str(exc))
+    if not reservation.replayed:
+        return None
+    if reservation.conflict:
+        return error(409, "idempotency_key_reused", "this Idempotency-Key started another run")
+    status_url = f"{services.settings.public_url}/api/runs/{reservation.run_id}"
+    body = {"run_id": reservation.run_id, "replayed": True, "status_url": status_url}
+    return ApiResponse(200, body, {"Location": status_url})

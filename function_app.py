@@ -153,6 +153,36 @@ async def cancel_run(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
     return await run_actions.cancel(caller.services, run_id, caller=caller.principal)
 
 
+@app.route(route="runs/{run_id}/approve", methods=["POST"])
+@gate.requires(Role.ADMIN, audit=True)  # never the requester (four eyes: run_actions)
+async def approve_run(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    run_id = req.route_params.get("run_id", "")
+    return await run_actions.approve(caller.services, run_id, caller=caller.principal)
+
+
+@app.route(route="runs/{run_id}/reject", methods=["POST"])
+@gate.requires(Role.ADMIN, audit=True)
+async def reject_run(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    run_id = req.route_params.get("run_id", "")
+    return await run_actions.reject(
+        caller.services, run_id, req.get_body(), caller=caller.principal
+    )
+
+
+@app.route(route="runs/{run_id}/resume", methods=["POST"])
+@gate.requires(Role.APPLY, audit=True)
+async def resume_run(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    run_id = req.route_params.get("run_id", "")
+    return await run_actions.resume(caller.services, run_id, caller=caller.principal)
+
+
+@app.route(route="runs/{run_id}/abort", methods=["POST"])
+@gate.requires(Role.APPLY, audit=True)
+async def abort_run(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    run_id = req.route_params.get("run_id", "")
+    return await run_actions.abort(caller.services, run_id, caller=caller.principal)
+
+
 @app.route(route="bad-messages", methods=["GET"])
 @gate.requires(Role.READ)
 async def bad_messages(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:

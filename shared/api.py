@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from shared import rollout
 from shared.auth.audit import MAX_PAGE as MAX_AUDIT_PAGE
 from shared.auth.audit import AuditQuery, InvalidCursor
 from shared.auth.principal import Principal
@@ -19,6 +20,7 @@ from shared.errors import InvalidTenantId
 from shared.idempotency import InvalidKey, Reservation, check_key
 from shared.ids import InvalidRunId, is_guid, new_run_id, validate_run_id, validate_tenant_id
 from shared.jobs import JOBS, InvalidParams, UnknownJob, get_job
+from shared.ledger import RowSpec
 from shared.messages import params_problem
 from shared.pipeline import start_manual_run
 from shared.results import Mode
@@ -28,7 +30,7 @@ from shared.tenants import Tenant
 
 #: The fields of POST /api/runs. Who asked and from where are never taken from the body: the
 #: origin is the trigger's, the requester the verified caller's.
-_RUN_FIELDS = ("job", "mode", "tenants", "params")
+_RUN_FIELDS = ("job", "mode", "tenants", "params", "rings", "max_failure_rate")
 
 
 def check_params(job: str, params: Any) -> None:
@@ -113,6 +115,7 @@ async def post_run(
     if _applies(request.get("mode")) and not caller.may(Role.APPLY):
         return forbidden(Role.APPLY)
     problems, tenants = await _check_run_request(services, request)
+    ring_of = _rings(request, [t.tenant_id for t in tenants], problems)
     if problems:
         shown = problems[:_MAX_PROBLEMS]
         if len(problems) > _MAX_PROBLEMS:
@@ -132,12 +135,31 @@ async def post_run(
             return error(400, "invalid_idempotency_key", str(exc))
         if reservation.replayed:
             return _replayed(services, reservation)
+    mode, params = Mode.parse(request["mode"]), dict(request.get("params") or {})
+    work = [
+        RowSpec(t.tenant_id, request["job"], mode, params, t.name, ring_of.get(t.tenant_id))
+        for t in tenants
+    ]
+    if ring_of or rollout.needs_approval(services, work):
+        held = await rollout.start_held(
+            services,
+            work,
+            run_id=run_id,
+            approval=rollout.needs_approval(services, work),
+            max_failure_rate=float(request.get("max_failure_rate") or 0.0),
+            rings=len(set(ring_of.values())),
+            requested_by=caller.display,
+            requested_by_id=caller.object_id,
+            mode=mode,
+            job=request["job"],
+        )
+        return held_answer(services, held)
     started = await start_manual_run(
         services,
         job=request["job"],
-        mode=Mode.parse(request["mode"]),
+        mode=mode,
         tenants=tenants,
-        params=request.get("params") or {},
+        params=params,
         requested_by=caller.display,
         requested_by_id=caller.object_id,
         run_id=run_id,
@@ -151,6 +173,36 @@ async def post_run(
     if started.not_queued:
         answer["not_queued"] = started.not_queued
     return ApiResponse(202, answer, {"Location": status_url})
+
+
+def held_answer(services: Services, held: rollout.Held) -> ApiResponse:
+    """202 for a run written held: awaiting approval (with its plan run), or rolling out."""
+    status_url = f"{services.settings.public_url}/api/runs/{held.run_id}"
+    answer: dict[str, Any] = {
+        "run_id": held.run_id,
+        "state": held.state.value,
+        "status_url": status_url,
+    }
+    if held.plan_run_id:
+        answer["plan_run_id"] = held.plan_run_id
+        answer["plan_url"] = f"{services.settings.public_url}/api/runs/{held.plan_run_id}"
+        answer["approval_expires_at"] = held.expires_at.isoformat() if held.expires_at else None
+        answer["approve_url"] = f"{status_url}/approve"
+    return ApiResponse(202, answer, {"Location": status_url})
+
+
+def _rings(request: dict[str, Any], tenant_ids: list[str], problems: list[str]) -> dict[str, int]:
+    """tenant id -> ring, when the request stages the run (apply only); {} otherwise."""
+    raw, rate = request.get("rings"), request.get("max_failure_rate", 0.0)
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
+        problems.append("max_failure_rate must be a number from 0 to 1")
+    if raw is None:
+        return {}
+    if not _applies(request.get("mode")):
+        problems.append("rings stage an apply run: a plan run needs none")
+        return {}
+    specs = rollout.parse_rings(raw, problems)
+    return rollout.assign_rings(tenant_ids, specs, problems) if specs and not problems else {}
 
 
 def _replayed(services: Services, reservation: Reservation) -> ApiResponse:

@@ -57,6 +57,8 @@ class RecordedRow:
     params: Any
     running_until: datetime | None
     etag: str
+    #: its rollout ring (shared/rollout.py), None when the run has none
+    ring: int | None = None
 
     @property
     def final(self) -> bool:
@@ -117,6 +119,7 @@ class Claims:
             from_text(entity.get("params"), {}),
             datetime.fromisoformat(until) if until else None,
             str(entity.metadata["etag"]),
+            entity.get("ring"),
         )
 
     async def claim(self, row: RecordedRow, *, now: datetime, lease_until: datetime) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,8 @@ class RowSpec:
     mode: Mode
     params: dict[str, Any]
     tenant_name: str = ""
+    #: the rollout ring the row belongs to (shared/rollout.py); None when the run has none
+    ring: int | None = None
 
 
 def _now() -> str:
@@ -113,13 +116,16 @@ class Ledger:
         mode: Mode | None = None,
         job: str | None = None,
         rerun_of: str = "",
+        held: bool = False,
+        run_fields: Mapping[str, Any] | None = None,
     ) -> None:
         """Write the run and one `queued` row per (tenant, job), 100 per transaction.
 
         Each row keeps the mode and params it runs with, so a run can be reviewed and repeated
         faithfully. A scheduled run has no one mode or job (None): each row has its enrolment's.
         `requested_by` is who asked (a verified operator's UPN or app id, or `schedule`);
-        `requested_by_id` the operator's object id (empty for the schedule).
+        `requested_by_id` the operator's object id (empty for the schedule). `held` rows wait
+        for release (approval, rings: shared/rollout.py); `run_fields` go on the run entity.
         """
         await self.table.upsert_entity(
             {
@@ -135,6 +141,7 @@ class Ledger:
                 "rerun_of": rerun_of,
                 # until every row is final: the sweeper looks only at open runs
                 "open": True,
+                **(run_fields or {}),
             }
         )
         queued_at = _now()
@@ -148,9 +155,10 @@ class Ledger:
                 "mode": r.mode.value,
                 "origin": origin.value,
                 "params": to_text(r.params),
-                "status": Status.QUEUED.value,
+                "status": (Status.HELD if held else Status.QUEUED).value,
                 "attempts": 0,
                 "queued_at": queued_at,
+                **({} if r.ring is None else {"ring": r.ring}),
             }
             for r in rows
         ]
@@ -232,16 +240,19 @@ class Ledger:
         fields = {"status": status.value, "finished_at": _now(), **_error_fields(error)}
         await self._merge(run_id, tenant_id, job, fields | {"running_until": ""})
 
-    async def cancel_queued(self, run_id: str, by: str) -> tuple[int, int]:
-        """End the run's queued rows `cancelled`, each only if no delivery took it meanwhile
-        (a conditional write on the row as read). Returns (cancelled, not cancelled)."""
+    async def cancel_queued(
+        self, run_id: str, why: str, *, error_class: str = "cancelled"
+    ) -> tuple[int, int]:
+        """End the run's queued and held rows `cancelled`, each only if no delivery took it
+        meanwhile (a conditional write on the row as read). Returns (cancelled, not cancelled).
+        """
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError
         from azure.data.tables import UpdateMode
 
         query = self.table.query_entities(
-            "PartitionKey eq @run and status eq @queued",
-            parameters={"run": run_id, "queued": Status.QUEUED.value},
+            "PartitionKey eq @run and ( status eq @queued or status eq @held )",
+            parameters={"run": run_id, "queued": Status.QUEUED.value, "held": Status.HELD.value},
             select=["PartitionKey", "RowKey", "status"],
         )
         rows = [entity async for entity in query]
@@ -249,8 +260,8 @@ class Ledger:
             "status": Status.CANCELLED.value,
             "finished_at": _now(),
             "running_until": "",
-            "error_class": "cancelled",
-            "message": f"cancelled by {by} before it started: nothing was done in the tenant",
+            "error_class": error_class,
+            "message": f"{why} before it started: nothing was done in the tenant",
             "remediation": "None needed. To do it after all, start a run for the tenant again.",
             "app_wide": False,
         }
@@ -272,6 +283,47 @@ class Ledger:
 
         done = await asyncio.gather(*(cancel(e) for e in rows))
         return sum(done), len(done) - sum(done)
+
+    async def release(self, run_id: str, ring: int | None) -> list[dict[str, Any]]:
+        """Held rows (of `ring`, or all) become `queued`; returns them, to send their messages.
+        A row no longer held (cancelled meanwhile) is left as it is."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError
+        from azure.data.tables import UpdateMode
+
+        query, parameters = (
+            "PartitionKey eq @run and status eq @held",
+            {
+                "run": run_id,
+                "held": Status.HELD.value,
+            },
+        )
+        if ring is not None:
+            query, parameters["ring"] = query + " and ring eq @ring", ring  # type: ignore[assignment]
+        rows = [entity async for entity in self.table.query_entities(query, parameters=parameters)]
+        now, gate = _now(), asyncio.Semaphore(_WRITERS)
+
+        async def release(entity: Any) -> dict[str, Any] | None:
+            update = {
+                "PartitionKey": run_id,
+                "RowKey": entity["RowKey"],
+                "status": Status.QUEUED.value,
+                "queued_at": now,
+            }
+            async with gate:
+                try:
+                    await self.table.update_entity(
+                        update,
+                        mode=UpdateMode.MERGE,
+                        etag=entity.metadata["etag"],
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+                except ResourceModifiedError:
+                    return None
+            return dict(entity) | update
+
+        released = await asyncio.gather(*(release(e) for e in rows))
+        return [r for r in released if r is not None]
 
     async def swept(
         self, run_id: str, tenant_id: str, job: str, sweeps: int, now: datetime

@@ -54,6 +54,8 @@ class Status(enum.StrEnum):
     """A ledger row's status: one (tenant, job) in one run."""
 
     QUEUED = "queued"
+    #: written but not sent: its run awaits approval, or an earlier ring (shared/rollout.py)
+    HELD = "held"
     RUNNING = "running"
     CHANGED = "changed"
     NO_CHANGES = "no_changes"
@@ -71,6 +73,23 @@ class Status(enum.StrEnum):
     def _missing_(cls, value: object) -> Status | None:
         # rows written before applicability existed said `not_licensed`
         return cls.NOT_APPLICABLE if value == "not_licensed" else None
+
+
+class RunState(enum.StrEnum):
+    """Where a held run stands (the run entity's `state`; empty for a run sent at once)."""
+
+    AWAITING_APPROVAL = "awaiting_approval"
+    ROLLING = "rolling"
+    HALTED = "halted"
+    REJECTED = "rejected"
+    ABORTED = "aborted"
+    EXPIRED = "expired"
+
+
+#: States the run's status shows instead of the one its rows give.
+SHOWN_STATES = frozenset(
+    {RunState.AWAITING_APPROVAL, RunState.HALTED, RunState.REJECTED, RunState.EXPIRED}
+)
 
 
 @dataclass

@@ -13,14 +13,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.api import ApiResponse, error, forbidden
+from shared.api import ApiResponse, error, forbidden, held_answer, json_error, parse_json
 from shared.auth.principal import Principal
 from shared.auth.roles import Role
 from shared.idempotency import InvalidKey, check_key
 from shared.ids import InvalidRunId, new_run_id, validate_run_id
 from shared.ledger import RowSpec
 from shared.pipeline import start_rerun
-from shared.results import Mode, Status
+from shared.results import Mode, RunState, Status
+from shared.rollout import (
+    expire_if_due,
+    needs_approval,
+    release,
+    run_entity_for_update,
+    start_held,
+    update_run,
+)
 from shared.services import Services
 from shared.stored import from_text
 from shared.tenants import Tenant
@@ -49,6 +57,25 @@ async def rerun(
         replay = await _reserve(services, caller, idempotency_key, run_id, new_id)
         if replay is not None:
             return replay
+    if needs_approval(services, work):
+        modes, jobs = {w.mode for w in work}, {w.job for w in work}
+        held = await start_held(
+            services,
+            work,
+            run_id=new_id,
+            approval=True,
+            max_failure_rate=0.0,
+            rings=0,
+            requested_by=caller.display,
+            requested_by_id=caller.object_id,
+            mode=modes.pop() if len(modes) == 1 else None,
+            job=jobs.pop() if len(jobs) == 1 else None,
+            rerun_of=run_id,
+        )
+        answer = held_answer(services, held)
+        assert isinstance(answer.body, dict)
+        answer.body.update(rerun_of=run_id, rows=len(work), left_out=left_out)
+        return answer
     started = await start_rerun(
         services,
         work,
@@ -76,7 +103,7 @@ async def cancel(services: Services, run_id: str, *, caller: Principal) -> ApiRe
         return found
     if not caller.may(Role.APPLY) and await _applies(services, run_id, found):
         return forbidden(Role.APPLY)
-    cancelled, taken = await services.ledger.cancel_queued(run_id, caller.display)
+    cancelled, taken = await services.ledger.cancel_queued(run_id, f"cancelled by {caller.display}")
     body = {"run_id": run_id, "cancelled": cancelled, "already_started": taken}
     return ApiResponse(200, body)
 
@@ -138,3 +165,136 @@ async def _reserve(
     status_url = f"{services.settings.public_url}/api/runs/{reservation.run_id}"
     body = {"run_id": reservation.run_id, "replayed": True, "status_url": status_url}
     return ApiResponse(200, body, {"Location": status_url})
+
+
+# --- approval and rollout (shared/rollout.py) ---------------------------------------------
+
+
+async def approve(services: Services, run_id: str, *, caller: Principal) -> ApiResponse:
+    """POST /api/runs/{id}/approve (admin): another operator lets the run go."""
+    entity = await _awaiting(services, run_id)
+    if isinstance(entity, ApiResponse):
+        return entity
+    if caller.object_id and caller.object_id == entity.get("requested_by_id"):
+        return error(
+            403,
+            "own_run",
+            "the requester cannot approve their own run: another operator with the admin role "
+            "must (four eyes)",
+        )
+    fields = {
+        "state": RunState.ROLLING.value,
+        "approved_by": caller.display,
+        "approved_by_id": caller.object_id,
+        "approved_at": datetime.now(UTC).isoformat(),
+    }
+    if not await update_run(services, entity, fields):
+        return error(409, "run_changed", "the run changed meanwhile; read it and try again")
+    rings = int(entity.get("rings_total") or 0)
+    released = await release(services, run_id, 0 if rings else None)
+    body = {"run_id": run_id, "state": RunState.ROLLING.value, "approved_by": caller.display}
+    return ApiResponse(200, body | {"released": released})
+
+
+async def reject(services: Services, run_id: str, body: bytes, *, caller: Principal) -> ApiResponse:
+    """POST /api/runs/{id}/reject {reason?} (admin): the run never goes; its rows end cancelled."""
+    reason = _reason(body)
+    if isinstance(reason, ApiResponse):
+        return reason
+    entity = await _awaiting(services, run_id)
+    if isinstance(entity, ApiResponse):
+        return entity
+    fields = {
+        "state": RunState.REJECTED.value,
+        "rejected_by": caller.display,
+        "rejected_by_id": caller.object_id,
+        "rejected_at": datetime.now(UTC).isoformat(),
+        "reject_reason": reason,
+    }
+    if not await update_run(services, entity, fields):
+        return error(409, "run_changed", "the run changed meanwhile; read it and try again")
+    cancelled, _ = await services.ledger.cancel_queued(
+        run_id, f"rejected by {caller.display}", error_class="rejected"
+    )
+    return ApiResponse(200, {"run_id": run_id, "state": "rejected", "cancelled": cancelled})
+
+
+async def resume(services: Services, run_id: str, *, caller: Principal) -> ApiResponse:
+    """POST /api/runs/{id}/resume (apply): a halted run's next ring goes."""
+    entity = await _in_state(services, run_id, RunState.HALTED)
+    if isinstance(entity, ApiResponse):
+        return entity
+    ring = int(entity.get("ring") or 0) + 1
+    fields = {"state": RunState.ROLLING.value, "ring": ring, "resumed_by": caller.display}
+    if not await update_run(services, entity, fields):
+        return error(409, "run_changed", "the run changed meanwhile; read it and try again")
+    released = await release(services, run_id, ring)
+    return ApiResponse(
+        200, {"run_id": run_id, "state": "rolling", "ring": ring, "released": released}
+    )
+
+
+async def abort(services: Services, run_id: str, *, caller: Principal) -> ApiResponse:
+    """POST /api/runs/{id}/abort (apply): a halted or rolling run stops; held rows cancelled."""
+    found = await _run(services, run_id)
+    if isinstance(found, ApiResponse):
+        return found
+    entity = await run_entity_for_update(services, run_id)
+    state = entity.get("state") if entity is not None else None
+    if entity is None or state not in (RunState.HALTED, RunState.ROLLING):
+        return error(
+            409,
+            "not_abortable",
+            f"run {run_id} is {state or 'not staged'}: only a "
+            "halted or rolling run can be aborted (cancel ends any run's queued rows)",
+        )
+    if not await update_run(services, entity, {"state": RunState.ABORTED.value}):
+        return error(409, "run_changed", "the run changed meanwhile; read it and try again")
+    cancelled, _ = await services.ledger.cancel_queued(
+        run_id, f"aborted by {caller.display}", error_class="aborted"
+    )
+    return ApiResponse(200, {"run_id": run_id, "state": "aborted", "cancelled": cancelled})
+
+
+async def _awaiting(services: Services, run_id: str) -> Any:
+    """The run entity if it awaits approval (an expired one is ended here), else the answer."""
+    entity = await _in_state(services, run_id, RunState.AWAITING_APPROVAL)
+    if isinstance(entity, ApiResponse):
+        return entity
+    if await expire_if_due(services, entity, datetime.now(UTC)):
+        return error(
+            409,
+            "approval_expired",
+            f"run {run_id} waited too long for approval and expired; start it again",
+        )
+    return entity
+
+
+async def _in_state(services: Services, run_id: str, state: RunState) -> Any:
+    found = await _run(services, run_id)
+    if isinstance(found, ApiResponse):
+        return found
+    entity = await run_entity_for_update(services, run_id)
+    current = entity.get("state") if entity is not None else None
+    if entity is None or current != state:
+        return error(
+            409,
+            f"not_{state.value}",
+            f"run {run_id} is {current or 'not staged'}, not {state.value}",
+        )
+    return entity
+
+
+def _reason(body: bytes) -> str | ApiResponse:
+    if not body:
+        return ""
+    try:
+        request = parse_json(body)
+    except ValueError as exc:
+        return json_error(exc)
+    if not isinstance(request, dict) or set(request) - {"reason"}:
+        return error(400, "invalid_request", 'the body may only be {"reason": "..."}')
+    reason = request.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 1000:
+        return error(400, "invalid_request", "reason must be a string of at most 1000 characters")
+    return reason

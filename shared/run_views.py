@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.ledger import BAD_MESSAGES, RUN_ROW, overall_status
-from shared.results import Status
+from shared.results import SHOWN_STATES, Status
 from shared.stored import from_text
 
 if TYPE_CHECKING:
@@ -53,6 +53,7 @@ def row_view(entity: dict[str, Any]) -> dict[str, Any]:
         "mode": entity.get("mode") or None,
         "params": from_text(entity.get("params"), None),
         "status": entity.get("status", Status.QUEUED.value),
+        "ring": entity.get("ring"),
         "changes_planned": entity.get("changes_planned", 0),
         "changes_applied": entity.get("changes_applied", 0),
         "changes": changes[:CHANGES_SHOWN] if isinstance(changes, list) else [],
@@ -81,9 +82,11 @@ def row_view(entity: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_summary(run: dict[str, Any], statuses: list[Status]) -> dict[str, Any]:
+    state = str(run.get("state") or "")
+    shown = state if state in SHOWN_STATES else overall_status(statuses)
     return {
         "run_id": run["PartitionKey"],
-        "status": overall_status(statuses),
+        "status": shown,
         "origin": run.get("origin"),
         "mode": run.get("mode"),
         "job": run.get("job"),
@@ -92,8 +95,37 @@ def run_summary(run: dict[str, Any], statuses: list[Status]) -> dict[str, Any]:
         "requested_at": run.get("requested_at"),
         "rows": run.get("rows"),
         "rerun_of": run.get("rerun_of") or None,
+        **_rollout_view(run),
         "totals": dict(Counter(s.value for s in statuses)),
     }
+
+
+def _rollout_view(run: dict[str, Any]) -> dict[str, Any]:
+    """A staged run's approval and rings, as the run entity keeps them (shared/rollout.py)."""
+    if not run.get("state"):
+        return {}
+    view: dict[str, Any] = {"state": run["state"]}
+    if run.get("plan_run_id"):
+        view["approval"] = {
+            "plan_run_id": run["plan_run_id"],
+            "expires_at": run.get("approval_expires_at") or None,
+            "approved_by": run.get("approved_by") or None,
+            "approved_at": run.get("approved_at") or None,
+            "rejected_by": run.get("rejected_by") or None,
+            "reject_reason": run.get("reject_reason") or None,
+        }
+    if run.get("rings_total"):
+        view["rings"] = {
+            "total": run["rings_total"],
+            "current": int(run.get("ring") or 0),
+            "max_failure_rate": run.get("max_failure_rate", 0.0),
+        }
+    if run.get("halt_reason"):
+        view["halt"] = {
+            "reason": run["halt_reason"],
+            "failing": from_text(run.get("halted_rows"), []),
+        }
+    return view
 
 
 class RunViews:

@@ -106,6 +106,8 @@ DEFAULT_SCHEDULE = "0 0 2 * * *"
 DEFAULT_CONSENT_LINK_DAYS = 7
 DEFAULT_LEASE_SECONDS = 60
 DEFAULT_APP_PAUSE_SECONDS = 60
+DEFAULT_APPROVAL_ABOVE = 1
+DEFAULT_APPROVAL_HOURS = 24
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,10 @@ class Settings:
     lease_seconds: int = DEFAULT_LEASE_SECONDS
     #: after an app-wide failure (the app's own identity), how long every tenant's work waits
     app_pause_seconds: int = DEFAULT_APP_PAUSE_SECONDS
+    #: an apply run over more tenants than this waits for a second operator's approval
+    approval_above: int = DEFAULT_APPROVAL_ABOVE
+    #: how long a run waits for approval before it expires
+    approval_hours: int = DEFAULT_APPROVAL_HOURS
 
     @property
     def operator_token_issuer(self) -> str:
@@ -317,6 +323,12 @@ class _Loader:
             ),
             app_pause_seconds=self.whole_number(
                 "XTENANT_APP_PAUSE_SECONDS", DEFAULT_APP_PAUSE_SECONDS, low=1, high=600
+            ),
+            approval_above=self.whole_number(
+                "XTENANT_APPROVAL_ABOVE", DEFAULT_APPROVAL_ABOVE, low=0, high=100_000
+            ),
+            approval_hours=self.whole_number(
+                "XTENANT_APPROVAL_HOURS", DEFAULT_APPROVAL_HOURS, low=1, high=24 * 14
             ),
         )
         if self.problems:

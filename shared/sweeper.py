@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from shared import rollout
 from shared.errors import XtenantError
 from shared.ledger import FINAL, RUN_ROW
 from shared.messages import TenantJobMessage
 from shared.pipeline import send_messages
-from shared.results import Mode, RunOrigin, Status
+from shared.results import Mode, RunOrigin, RunState, Status
 from shared.services import Services
 from shared.stored import from_text
 
@@ -76,9 +77,23 @@ async def _sweep_run(
     for row in open_rows:
         if _left_behind(row, now):
             await _recover(services, run, row, now, report)
+    await _rollout(services, run_id, run, now)
+
+
+async def _rollout(services: Services, run_id: str, run: dict[str, Any], now: datetime) -> None:
+    """A staged run: expire an approval that waited too long; move on from a finished ring
+    whose last row's worker did not (it stopped before it could)."""
+    if run.get("state") == RunState.AWAITING_APPROVAL:
+        entity = await rollout.run_entity_for_update(services, run_id)
+        if entity is not None:
+            await rollout.expire_if_due(services, entity, now)
+    elif run.get("state") == RunState.ROLLING and run.get("rings_total"):
+        await rollout.after_row(services, run_id, int(run.get("ring") or 0))
 
 
 def _left_behind(row: dict[str, Any], now: datetime) -> bool:
+    if row.get("status") == Status.HELD.value:
+        return False  # not sent on purpose: approval or an earlier ring (shared/rollout.py)
     if row.get("status") == Status.RUNNING.value:
         until = row.get("running_until")
         return not until or datetime.fromisoformat(until) + STALE_LEASE <= now

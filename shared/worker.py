@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared import rollout
 from shared.claims import RecordedRow, RejectedMessage, Verdict, mismatch, verdict
 from shared.compliance import Standing, since_last_run
 from shared.errors import DeliveriesExhausted, TenantSkipped, XtenantError
@@ -65,6 +66,8 @@ async def _work(
         raise RetryLater(f"app-wide outage until {outage.until.isoformat()}: not now")
     row = await services.claims.read(message.run_id, message.tenant_id, message.job)
     problem = "its run recorded no such row" if row is None else mismatch(row, message)
+    if row is not None and row.status is Status.HELD:
+        problem = "its row is held (awaiting approval, or an earlier ring): not sent yet"
     if row is None or problem is not None:
         rejected = RejectedMessage(problem or "", tenant_id=message.tenant_id)
         log.warning("message %s %s", message_id, rejected.message)
@@ -84,13 +87,13 @@ async def _admitted(
 ) -> Status:
     stored = await services.registry.read(message.tenant_id)
     if stored is None:
-        return await _skip(services, message, _not_registered(message.tenant_id))
+        return await _skip(services, message, row, _not_registered(message.tenant_id))
     refused = await services.registry.refusal(
         stored, message.job, scheduled=message.scheduled, now=now
     )
     if refused is not None:
         log.info("skipped: %s", refused.status.value)
-        return await _skip(services, message, skip_reason(refused))
+        return await _skip(services, message, row, skip_reason(refused))
     lease = timedelta(seconds=services.settings.lease_seconds)
     if message.mode is Mode.APPLY:  # the (tenant, job) apply lock, then the row's claim
         lock = await _lock(services, message, row, now, lease)
@@ -99,14 +102,18 @@ async def _admitted(
                 raise RetryLater("the row changed since it was read (taken, or cancelled)")
             async with _renewing(services, row, lock, lease):
                 result = await _run(services, message)
-            return await _record(services, message, result, stored, now, None)
+            status = await _record(services, message, result, stored, now, None)
         finally:
             await services.locks.release(lock)
+        await rollout.after_row(services, message.run_id, row.ring)
+        return status
     if not await services.claims.claim(row, now=now, lease_until=now + lease):
         raise RetryLater("another delivery claimed this row first")
     async with _renewing(services, row, None, lease):
         result = await _run(services, message)
-    return await _record(services, message, result, stored, now, None)
+    status = await _record(services, message, result, stored, now, None)
+    await rollout.after_row(services, message.run_id, row.ring)
+    return status
 
 
 async def _run(services: Services, message: TenantJobMessage) -> TenantResult:
@@ -239,8 +246,11 @@ async def _renewing(
             await task
 
 
-async def _skip(services: Services, message: TenantJobMessage, reason: XtenantError) -> Status:
+async def _skip(
+    services: Services, message: TenantJobMessage, row: RecordedRow, reason: XtenantError
+) -> Status:
     await services.ledger.skip(message.run_id, message.tenant_id, message.job, reason)
+    await rollout.after_row(services, message.run_id, row.ring)
     return Status.SKIPPED
 
 
@@ -318,6 +328,7 @@ async def _poisoned(services: Services, body: str, message_id: str) -> None:
             error,
         )
         log.error("poisoned: %s", error.message)
+        await rollout.after_row(services, message.run_id, row.get("ring"))
 
 
 async def _later_again(services: Services, message: TenantJobMessage, row: dict[str, Any]) -> None:

@@ -94,6 +94,9 @@ async def stack(fakecloud: FakeCloud, azurite: Azurite) -> AsyncIterator[Stack]:
     settings = fakecloud.app_env() | {
         "AzureWebJobsStorage": azurite.connection_string,
         "SCHEDULE": "0 0 2 * * *",
+        # most tests start apply runs over a few tenants without a second operator; the
+        # approval tests lower it (tests/integration/test_rollout.py)
+        "XTENANT_APPROVAL_ABOVE": "1000",
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "XTENANT_PUBLIC_URL": f"http://127.0.0.1:{port}",
     }

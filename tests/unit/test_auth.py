@@ -126,6 +126,10 @@ def test_every_route_that_changes_something_is_audited() -> None:
         "runs": Role.PLAN,
         "runs/{run_id}/rerun": Role.PLAN,  # and apply for apply rows (run_actions)
         "runs/{run_id}/cancel": Role.PLAN,
+        "runs/{run_id}/approve": Role.ADMIN,  # never the requester
+        "runs/{run_id}/reject": Role.ADMIN,
+        "runs/{run_id}/resume": Role.APPLY,
+        "runs/{run_id}/abort": Role.APPLY,
         "tenants/{tenant_id}": Role.ADMIN,
         "tenants/{tenant_id}/check": Role.PLAN,
         "tenants/{tenant_id}/exceptions/{standard}/{setting}": Role.ADMIN,

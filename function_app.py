@@ -20,6 +20,7 @@ import azure.functions as func
 from shared import (
     api,
     compliance_api,
+    group_api,
     logcontext,
     messages,
     onboarding,
@@ -221,6 +222,28 @@ async def change_tenant(req: func.HttpRequest, caller: Caller) -> api.ApiRespons
 async def tenant_runs(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
     tenant_id = req.route_params.get("tenant_id", "")
     return await tenant_api.tenant_runs(caller.services, tenant_id)
+
+
+@app.route(route="groups", methods=["GET"])
+@gate.requires(Role.READ)
+async def list_groups(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    return await group_api.list_groups(caller.services)
+
+
+@app.route(route="groups/{name}", methods=["GET"])
+@gate.requires(Role.READ)
+async def get_group(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    name = req.route_params.get("name", "")
+    return await group_api.get_group(caller.services, name, dict(req.params))
+
+
+@app.route(route="groups/{name}", methods=["PUT", "DELETE"])
+@gate.requires(Role.ADMIN, audit=True)  # when it lets the schedule apply: Role.APPLY too
+async def change_group(req: func.HttpRequest, caller: Caller) -> api.ApiResponse:
+    name, body = req.route_params.get("name", ""), req.get_body()
+    return await group_api.change_group(
+        caller.services, req.method.upper(), name, body, caller=caller.principal
+    )
 
 
 @app.route(route="tenants/{tenant_id}/compliance", methods=["GET"])

@@ -17,6 +17,7 @@ from shared.auth.audit import AuditQuery, InvalidCursor
 from shared.auth.principal import Principal
 from shared.auth.roles import Role
 from shared.errors import InvalidTenantId
+from shared.groups import Targeting
 from shared.idempotency import InvalidKey, Reservation, check_key
 from shared.ids import InvalidRunId, is_guid, new_run_id, validate_run_id, validate_tenant_id
 from shared.jobs import JOBS, InvalidParams, UnknownJob, get_job
@@ -100,7 +101,7 @@ def json_error(exc: ValueError) -> ApiResponse:
 async def post_run(
     services: Services, body: bytes, *, caller: Principal, idempotency_key: str | None = None
 ) -> ApiResponse:
-    """POST /api/runs {job, mode, tenants: [...] | "all", params} -> 202 with the run id.
+    """POST /api/runs {job, mode, tenants: [...] | "all" | {"group": name}, params} -> 202.
 
     The route needs the plan role; a run in apply mode needs the apply role too. With an
     `Idempotency-Key` header, the same key (same caller) within 24 hours returns the same run
@@ -233,9 +234,10 @@ async def _check_run_request(
         Mode.parse(request.get("mode"))
     except ValueError as exc:
         problems.append(str(exc))
-    tenants, tenant_problems = await _resolve_tenants(services, request.get("tenants"))
+    targeting = await services.groups.targeting()
+    tenants, tenant_problems = await _resolve_tenants(services, request.get("tenants"), targeting)
     if _applies(request.get("mode")):
-        tenant_problems += _above_enrolment(str(request.get("job")), tenants)
+        tenant_problems += _above_enrolment(str(request.get("job")), tenants, targeting)
     return problems + tenant_problems, tenants
 
 
@@ -246,26 +248,37 @@ def _applies(mode: Any) -> bool:
         return False
 
 
-def _above_enrolment(job: str, tenants: list[Tenant]) -> list[str]:
-    """A manual run may lower a tenant's enrolled mode, never raise it: an apply run over a
-    tenant enrolled in plan (report) for the job is refused for that tenant."""
-    return [
-        f"tenant {t.tenant_id} is enrolled in {job} in plan (report) mode: a manual run may "
-        "not apply (remediate) there; change the enrolment to apply first"
-        for t in tenants
-        if job in t.enrolments and not t.enrolments[job].mode.allows(Mode.APPLY)
-    ]
+def _above_enrolment(job: str, tenants: list[Tenant], targeting: Targeting) -> list[str]:
+    """A manual run may lower a tenant's effective mode, never raise it: an apply run over a
+    tenant enrolled in plan (report) for the job, by itself or a group, is refused for it."""
+    problems = []
+    for tenant in tenants:
+        enrolment, source = targeting.effective(tenant).get(job, (None, ""))
+        if enrolment is not None and not enrolment.mode.allows(Mode.APPLY):
+            problems.append(
+                f"tenant {tenant.tenant_id} is enrolled in {job} in plan (report) mode (source: "
+                f"{source}): a manual run may not apply (remediate) there; change that "
+                "enrolment to apply first"
+            )
+    return problems
 
 
-async def _resolve_tenants(services: Services, raw: Any) -> tuple[list[Tenant], list[str]]:
+async def _resolve_tenants(
+    services: Services, raw: Any, targeting: Targeting
+) -> tuple[list[Tenant], list[str]]:
     registered = {t.tenant_id: t for t in await services.registry.list()}
+    if isinstance(raw, dict):
+        members, problems = targeting.run_members(raw, registered.values())
+        if len(members) > MAX_TENANTS_PER_RUN:
+            return [], [f"a run may have at most {MAX_TENANTS_PER_RUN:,} tenants"]
+        return members, problems
     if raw == "all":
         enabled = [t for _, t in sorted(registered.items()) if t.enabled]
         if len(enabled) > MAX_TENANTS_PER_RUN:
             return [], [f"a run may have at most {MAX_TENANTS_PER_RUN:,} tenants"]
         return enabled, [] if enabled else ["no enabled tenant is registered"]
     if not isinstance(raw, list) or not raw:
-        return [], ['tenants must be a non-empty list of tenant ids, or "all"']
+        return [], ['tenants must be a non-empty list of tenant ids, "all" or {"group": name}']
     if len(raw) > MAX_TENANTS_PER_RUN:
         return [], [f"tenants may name at most {MAX_TENANTS_PER_RUN:,} tenants per run"]
     chosen: dict[str, Tenant] = {}

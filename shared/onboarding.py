@@ -131,7 +131,7 @@ async def _complete(
     if refused:
         return Outcome(False, tenant_id, refused + "; the link was not spent")
     known = await services.registry.get(tenant_id)
-    enrolled = sorted(known.enrolments) if known else []
+    enrolled = await _jobs_run(services, known)
     result = await check_connection(services, tenant_id, enrolled=enrolled)
     if not result.token_obtained:
         await _record_health(services, result, now=now)  # a registered tenant's health says why
@@ -197,13 +197,19 @@ async def _record_health(services: Services, result: CheckResult, *, now: dateti
         await registry.record(tid, None, None, now=now)
         granted = [job for job in JOBS if job not in result.missing]
         await registry.clear_job_health(tid, granted)
-        tenant = await registry.get(tid)
-        enrolled = tenant.enrolments if tenant else {}
+        enrolled = await _jobs_run(services, await registry.get(tid))
         for job, lacking in result.missing.items():
             if job in enrolled:  # a job the tenant does not run needs no health of its own
                 await registry.record(tid, job, _lacking(tid, job, lacking), now=now)
     elif result.error is not None and result.error.health is not None:
         await registry.record(tid, None, result.error, now=now)
+
+
+async def _jobs_run(services: Services, tenant: Tenant | None) -> list[str]:
+    """The jobs the schedule runs in the tenant: its effective enrolments (its groups' too)."""
+    if tenant is None:
+        return []
+    return sorted((await services.groups.targeting()).effective(tenant))
 
 
 def _lacking(tenant_id: str, job: str, permissions: list[str]) -> PermissionMissing:
@@ -224,7 +230,7 @@ async def check(services: Services, tenant_id: str, *, now: datetime | None = No
     registered = await services.registry.get(tid)
     if registered is None:
         return error(404, "tenant_not_registered", f"tenant {tid} is not registered")
-    result = await check_connection(services, tid, enrolled=sorted(registered.enrolments))
+    result = await check_connection(services, tid, enrolled=await _jobs_run(services, registered))
     await _record_health(services, result, now=now or datetime.now(UTC))
     saved = await services.registry.get(tid)
     record = saved.as_record() if saved else {}

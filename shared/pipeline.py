@@ -35,12 +35,14 @@ class RunStarted:
 
 
 async def start_scheduled_run(services: Services) -> RunStarted:
-    """Every enabled tenant x every job it is enrolled in, with that enrolment's mode/params."""
+    """Every enabled tenant x every job it is enrolled in, with that enrolment's mode/params:
+    its effective enrolments (its own, else its groups', else `all`'s: shared/groups.py)."""
     tenants = [t for t in await services.registry.list() if t.enabled]
+    targeting = await services.groups.targeting()
     work = [
         RowSpec(t.tenant_id, job, e.mode, e.params, t.name)
         for t in tenants
-        for job, e in sorted(t.enrolments.items())
+        for job, (e, _) in targeting.effective(t).items()
     ]
     return await _start(services, work, origin=RunOrigin.SCHEDULE, requested_by="schedule")
 

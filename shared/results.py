@@ -109,6 +109,8 @@ class TenantResult:
     #: what the compliance store knew before this evaluation (the worker's, for recording)
     standing: Any = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
+    #: the service plans the tenant's licences showed, when the job read them (applicability)
+    service_plans: frozenset[str] | None = None
     error: XtenantError | None = None
     duration_s: float = 0.0
     graph_requests: int = 0

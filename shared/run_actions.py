@@ -3,7 +3,8 @@
 Both need the role that starting the run needed: plan, and apply as well when any of its rows
 applies. A re-run is a new run, linked to the original (`rerun_of`), with each row's own job,
 mode and params as the original recorded them; rows whose tenant was removed since, or whose
-enrolment was lowered to report (a manual run never raises a mode), are left out and said so.
+effective enrolment (its own, or its groups') was lowered to report (a manual run never raises
+a mode), are left out and said so.
 Cancelling ends the queued rows `cancelled` (the worker completes their messages without acting)
 and leaves the rest: a row a delivery already took runs to its end.
 """
@@ -16,6 +17,7 @@ from typing import Any
 from shared.api import ApiResponse, error, forbidden, held_answer, json_error, parse_json
 from shared.auth.principal import Principal
 from shared.auth.roles import Role
+from shared.groups import Targeting
 from shared.idempotency import InvalidKey, check_key
 from shared.ids import InvalidRunId, new_run_id, validate_run_id
 from shared.ledger import RowSpec
@@ -48,7 +50,7 @@ async def rerun(
     if any(r.get("mode") == Mode.APPLY.value for r in rows) and not caller.may(Role.APPLY):
         return forbidden(Role.APPLY)
     registered = {t.tenant_id: t for t in await services.registry.list()}
-    work, left_out = _work(rows, registered)
+    work, left_out = _work(rows, registered, await services.groups.targeting())
     if not work:
         reason = "left out: " + "; ".join(left_out[:5]) if left_out else "none failed or skipped"
         return error(409, "nothing_to_rerun", f"run {run_id} has no row to re-run ({reason})")
@@ -127,16 +129,16 @@ async def _applies(services: Services, run_id: str, run: dict[str, Any]) -> bool
 
 
 def _work(
-    rows: list[dict[str, Any]], registered: dict[str, Tenant]
+    rows: list[dict[str, Any]], registered: dict[str, Tenant], targeting: Targeting
 ) -> tuple[list[RowSpec], list[str]]:
     work: list[RowSpec] = []
     left_out: list[str] = []
     for row in rows:
         tenant, job, mode = registered.get(row["tenant_id"]), row["job"], Mode(row["mode"])
-        enrolment = tenant.enrolments.get(job) if tenant else None
+        enrolled = targeting.effective(tenant).get(job) if tenant else None
         if tenant is None:
             left_out.append(f"{row['tenant_id']} {job}: the tenant is no longer registered")
-        elif enrolment is not None and not enrolment.mode.allows(mode):
+        elif enrolled is not None and not enrolled[0].mode.allows(mode):
             left_out.append(f"{row['tenant_id']} {job}: enrolled in report mode now")
         else:
             params = from_text(row.get("params")) or {}

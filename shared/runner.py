@@ -75,7 +75,9 @@ async def _attempt(
         definition = get_job(job)
         typed_params = definition.parse_params(params)
         session = pool.session(tenant_id, permissions=definition.permissions)
-        facts = await _check_applicable(definition, session, pool.settings.cloud.value, context)
+        facts = await _tenant_facts(definition, session, pool.settings.cloud.value, context)
+        result.service_plans = facts.service_plans
+        _check_applicable(definition, facts, tenant_id)
         planned = await definition.plan(session, typed_params, Known(context.refs, facts))
         plan = honour_acceptances(planned, accepted)
         _record_plan(result, plan, accepted)
@@ -110,28 +112,31 @@ class _Context:
     refs: Mapping[str, str]
 
 
-async def _check_applicable(
+async def _tenant_facts(
     job: Job[Any], session: GraphSession, cloud: str, context: _Context
 ) -> TenantFacts:
-    """The facts the job needs; NotApplicable when the tenant lacks one of its prerequisites."""
-    facts = TenantFacts(cloud=cloud)
-    if job.reads_licences or any(p.needs_licences for p in job.prerequisites):
+    """The facts the job needs: the tenant's service plans only if it needs them."""
+    if not (job.reads_licences or any(p.needs_licences for p in job.prerequisites)):
+        return TenantFacts(cloud=cloud)
 
-        async def read() -> frozenset[str]:
-            skus = await session.collect(session.request("GET", "/subscribedSkus"), dict)
-            return usable_plans(skus)
+    async def read() -> frozenset[str]:
+        skus = await session.collect(session.request("GET", "/subscribedSkus"), dict)
+        return usable_plans(skus)
 
-        plans = await context.licences.plans(context.run_id, session.tenant_id, read)
-        facts = TenantFacts(cloud=cloud, service_plans=plans)
+    plans = await context.licences.plans(context.run_id, session.tenant_id, read)
+    return TenantFacts(cloud=cloud, service_plans=plans)
+
+
+def _check_applicable(job: Job[Any], facts: TenantFacts, tenant_id: str) -> None:
+    """NotApplicable when the tenant lacks one of the job's prerequisites."""
     reason = unmet(job.prerequisites, facts)
     if reason is not None:
         raise NotApplicable(
             f"{job.name} does not apply: {reason}",
-            tenant_id=session.tenant_id,
+            tenant_id=tenant_id,
             remediation="None needed: nothing was read or changed for this job. For it to "
             "apply, give the tenant what it lacks; every run checks again.",
         )
-    return facts
 
 
 def honour_acceptances(plan: Plan, accepted: Mapping[str, Any]) -> Plan:

@@ -20,6 +20,7 @@ from shared.compliance import TABLE as COMPLIANCE_TABLE
 from shared.compliance import ComplianceStore
 from shared.consent_states import ConsentStates
 from shared.graph import GraphPool
+from shared.groups import GroupStore
 from shared.idempotency import IdempotencyKeys
 from shared.identity import TenantCredentialCache
 from shared.jobs.applicability import LicenceCache
@@ -57,6 +58,8 @@ class Services:
     compliance: ComplianceStore
     #: whether "the app is disabled" comes from the home tenant (app-wide) or one tenant
     home_check: HomeCheck
+    #: tenant groups, in the tenants table (shared/groups.py)
+    groups: GroupStore
     #: each (run, tenant)'s licences, read once in this process (shared/jobs/applicability.py)
     licences: LicenceCache = field(default_factory=LicenceCache)
     _ready: bool = field(default=False, repr=False)
@@ -90,6 +93,7 @@ class Services:
             idempotency=IdempotencyKeys(runs_table),
             compliance=ComplianceStore(storage.table(COMPLIANCE_TABLE)),
             home_check=HomeCheck(lambda: _home_token(credentials, settings)),
+            groups=GroupStore(tenants_table, cloud=settings.cloud.value),
         )
 
     async def ready(self) -> Services:

@@ -1,13 +1,16 @@
 """Tenant bodies from the API: PUT (replace) and PATCH (JSON merge patch, RFC 7396).
 
 PUT accepts exactly what GET returns: the read-only fields (`tenant_id`, `health`,
-`job_health`) may be sent back; `tenant_id` must then name the same tenant, health is ignored
-(only runs and checks change it). Replacing an existing tenant needs every editable field, so a
-PUT of `{"enabled": false}` cannot wipe a tenant's name and enrolments: that is PATCH's job.
+`job_health`, `plans`, `groups`, `effective_enrolments`) may be sent back; `tenant_id` must then
+name the same tenant, the others are ignored (runs, checks and groups decide them). Replacing an
+existing tenant needs every editable field but `tags`, so a PUT of `{"enabled": false}` cannot
+wipe a tenant's name and enrolments: that is PATCH's job. A PUT without `tags` keeps the tags
+the tenant has (tags came later than PUT bodies: a client that predates them must not wipe them).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,8 +23,13 @@ from shared.tenants import Enrolment, Tenant
 #: Passed in by the API so that the registry does not import every job to validate a body.
 ParamsCheck = Callable[[str, Mapping[str, Any]], None]
 
-EDITABLE = ("name", "enabled", "enrolments")
-READ_ONLY = ("tenant_id", "health", "job_health")
+EDITABLE = ("name", "enabled", "enrolments", "tags")
+_REPLACED = ("name", "enabled", "enrolments")
+READ_ONLY = ("tenant_id", "health", "job_health", "plans", "groups", "effective_enrolments")
+
+#: A tag: letters, digits and `:-_.` ("tier:gold", "region:eu"); a tenant has at most MAX_TAGS.
+TAG = re.compile(r"[A-Za-z0-9:._-]{1,64}")
+MAX_TAGS = 20
 
 
 class InvalidTenant(XtenantError, ValueError):
@@ -45,11 +53,12 @@ def tenant_from_put(
     if body.get("tenant_id", tenant_id) != tenant_id:
         problems.append(f"tenant_id {str(body['tenant_id'])[:60]!r} is not the tenant in the URL")
     if existing is not None:
-        missing = [f for f in EDITABLE if f not in body]
+        missing = [f for f in _REPLACED if f not in body]
         problems.extend(
             f"{f} is required to replace a tenant (PATCH changes only what it sends)"
             for f in missing
         )
+        body = {"tags": existing.tags} | body
     return _validated(tenant_id, body, problems, check_params)
 
 
@@ -89,13 +98,34 @@ def _validated(
         problems.append("name must be a string of at most 256 characters")
     if not isinstance(enabled, bool):
         problems.append("enabled must be true or false")
-    enrolments = _enrolments(body.get("enrolments", {}), problems, check_params)
+    enrolments = enrolments_from(body.get("enrolments", {}), problems, check_params)
+    tags = tags_from(body.get("tags", []), "tags", problems)
     if problems:
         raise InvalidTenant(problems)
-    return Tenant(tenant_id, name, enabled, enrolments)
+    return Tenant(tenant_id, name, enabled, enrolments, tags=tags)
 
 
-def _enrolments(raw: Any, problems: list[str], check_params: ParamsCheck) -> dict[str, Enrolment]:
+def tags_from(raw: Any, where: str, problems: list[str]) -> list[str]:
+    """Tags, each checked (TAG), sorted without repeats; `where` names the field in problems."""
+    if not isinstance(raw, list):
+        problems.append(f"{where} must be a list of tags")
+        return []
+    bad = [t for t in raw if not (isinstance(t, str) and TAG.fullmatch(t))]
+    problems.extend(
+        f"{where}: {str(t)[:70]!r} is not a tag (1-64 letters, digits or :-_.)" for t in bad[:5]
+    )
+    if len(bad) > 5:
+        problems.append(f"{where}: ... and {len(bad) - 5} more that are not tags")
+    tags = sorted({t for t in raw if t not in bad})
+    if len(tags) > MAX_TAGS:
+        problems.append(f"{where} may hold at most {MAX_TAGS} tags, not {len(tags)}")
+    return tags
+
+
+def enrolments_from(
+    raw: Any, problems: list[str], check_params: ParamsCheck
+) -> dict[str, Enrolment]:
+    """Enrolments ({job: {mode, params}}), each checked; every problem is added to `problems`."""
     if not isinstance(raw, dict):
         problems.append("enrolments must be an object of job -> {mode, params}")
         return {}

@@ -9,8 +9,9 @@ Health is a circuit breaker per tenant:
 - any success makes the tenant `healthy` again.
 
 Partitions of the table: `tenant` (the registry), `onboarding` (consent states,
-shared/consent_states.py) and `tombstone`: a deleted tenant leaves one there, so a consent link
-issued before the deletion cannot register it again; an admin's PUT removes it.
+shared/consent_states.py), `group` (tenant groups, shared/groups.py) and `tombstone`: a deleted
+tenant leaves one there, so a consent link issued before the deletion cannot register it again;
+an admin's PUT removes it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -87,6 +88,18 @@ class Enrolment:
     params: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TenantPlans:
+    """The service plans the last licence read found in the tenant, and since when."""
+
+    service_plans: tuple[str, ...]
+    #: the read that first found this set (a read finding the same set writes nothing)
+    since: datetime
+
+    def as_record(self) -> dict[str, Any]:
+        return {"service_plans": list(self.service_plans), "since": self.since.isoformat()}
+
+
 @dataclass
 class Tenant:
     tenant_id: str
@@ -97,18 +110,24 @@ class Tenant:
     #: per job: a job that lacks a permission is held back alone (`needs_consent`), the
     #: tenant's other jobs go on
     job_health: dict[str, Health] = field(default_factory=dict)
+    #: operator-set labels ("tier:gold"), which dynamic groups select on
+    tags: list[str] = field(default_factory=list)
+    #: set by runs that read the tenant's licences, never by a request
+    plans: TenantPlans | None = None
 
     def as_record(self) -> dict[str, Any]:
         return {
             "tenant_id": self.tenant_id,
             "name": self.name,
             "enabled": self.enabled,
+            "tags": list(self.tags),
             "enrolments": {
                 job: {"mode": e.mode.value, "params": e.params}
                 for job, e in self.enrolments.items()
             },
             "health": _health_record(self.health),
             "job_health": {job: _health_record(h) for job, h in sorted(self.job_health.items())},
+            "plans": self.plans.as_record() if self.plans else None,
         }
 
 
@@ -131,6 +150,12 @@ def _health_from(raw: dict[str, Any]) -> Health:
     )
 
 
+def _plans_from(raw: dict[str, Any] | None) -> TenantPlans | None:
+    if not raw:
+        return None
+    return TenantPlans(tuple(raw["service_plans"]), datetime.fromisoformat(raw["since"]))
+
+
 def to_entity(tenant: Tenant) -> dict[str, Any]:
     record = tenant.as_record()
     return {
@@ -141,6 +166,8 @@ def to_entity(tenant: Tenant) -> dict[str, Any]:
         "enrolments": json.dumps(record["enrolments"]),
         "health": json.dumps(record["health"]),
         "job_health": json.dumps(record["job_health"]),
+        "tags": json.dumps(record["tags"]),
+        "plans": json.dumps(record["plans"]),
     }
 
 
@@ -157,6 +184,8 @@ def from_entity(entity: dict[str, Any]) -> Tenant:
         enrolments,
         _health_from(json.loads(entity.get("health") or "{}")),
         {job: _health_from(raw) for job, raw in job_health.items()},
+        json.loads(entity.get("tags") or "[]"),
+        _plans_from(json.loads(entity.get("plans") or "null")),
     )
 
 
@@ -187,13 +216,14 @@ class TenantRegistry:
         return from_entity(dict(entity))
 
     async def put(self, tenant: Tenant) -> Tenant:
-        """Create or replace name, enabled and enrolments; health is kept as it is."""
+        """Create or replace name, enabled, tags and enrolments; health and plans are kept."""
         return await self.update(tenant.tenant_id, lambda _: tenant, create=True) or tenant
 
     async def update(
         self, tenant_id: str, change: Callable[[Tenant | None], Tenant], *, create: bool = False
     ) -> Tenant | None:
-        """Apply `change` to the stored tenant with optimistic concurrency; health is kept.
+        """Apply `change` to the stored tenant with optimistic concurrency; health and plans
+        (written by runs only) are kept.
 
         None when the tenant is not registered and `create` is false.
         """
@@ -208,6 +238,7 @@ class TenantRegistry:
             updated = change(current)
             if current is not None:
                 updated.health, updated.job_health = current.health, current.job_health
+                updated.plans = current.plans
             try:
                 if entity is None:
                     await self.table.create_entity(to_entity(updated))
@@ -341,6 +372,20 @@ class TenantRegistry:
                 tenant.job_health.pop(job, None)
             return
         tenant.health = tenant.health.after_failure(error, now=now, breaker=self.breaker)
+
+    async def record_plans(
+        self, tenant_id: str, plans: Iterable[str], now: datetime, *, stored: Stored | None = None
+    ) -> None:
+        """Keep the service plans a run read in the tenant, only when they changed (no write
+        when they did not: `stored`, as read before the job, usually says so)."""
+        found = tuple(sorted(set(plans)))
+
+        def changed(tenant: Tenant) -> Tenant:
+            if tenant.plans is None or tenant.plans.service_plans != found:
+                tenant.plans = TenantPlans(found, now)
+            return tenant
+
+        await self._update_health(tenant_id, changed, stored=stored)
 
     async def clear_job_health(self, tenant_id: str, jobs: Sequence[str]) -> None:
         """Jobs whose permissions a connection check found granted run again on the schedule."""

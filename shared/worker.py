@@ -10,8 +10,9 @@
 Storage calls per (tenant, job), when all goes well: read the row, read the tenant, claim the
 row, finish it (plan: 4); an apply also takes its (tenant, job) apply lock and gives it back
 (6). The claim marks the row `running` (an apply's too), and is conditional on the row as read:
-a row cancelled meanwhile is never run. The tenant's health is written only when it changes;
-the app breaker is read at most every few seconds per process.
+a row cancelled meanwhile is never run. The tenant's health, and the service plans a job read in
+it (which dynamic groups select on), are written only when they change; the app breaker is read
+at most every few seconds per process.
 """
 
 from __future__ import annotations
@@ -164,6 +165,18 @@ async def _remember(services: Services, result: TenantResult, now: datetime) -> 
         log.exception("could not record compliance of %s", result.job)
 
 
+async def _remember_plans(services: Services, result: TenantResult, stored: Stored) -> None:
+    """The service plans the job read, on the tenant, after its row (never fails the row)."""
+    if result.service_plans is None:
+        return
+    try:
+        await services.registry.record_plans(
+            result.tenant_id, result.service_plans, datetime.now(UTC), stored=stored
+        )
+    except Exception:  # the row is final; the next run that reads licences writes them again
+        log.exception("could not record the tenant's service plans")
+
+
 _EVALUATED = frozenset({Status.PLANNED, Status.CHANGED, Status.NO_CHANGES})
 
 
@@ -212,6 +225,7 @@ async def _record(
         raise RetryLater(error.message)
     await ledger.finish(message.run_id, result, attempts=attempts)
     await _remember(services, result, datetime.now(UTC))
+    await _remember_plans(services, result, stored)
     log.info(
         "%s: %d planned, %d applied",
         result.status.value,

@@ -216,12 +216,13 @@ def _targets(req: HttpCall, body: Any) -> tuple[str, ...]:
     """The tenants a call names: in its route, its `tenant` query, or a run's `tenants`.
 
     A tenant id spelt like the all-tenants marker (`/api/tenants/all`, refused as no GUID) is
-    not kept: it would make the record match every tenant filter.
+    not kept: it would make the record match every tenant filter. A run over a group carries
+    the marker: which tenants the group held then is not in the request.
     """
     named = [req.route_params.get("tenant_id"), req.params.get("tenant")]
     tenants = body.get("tenants") if isinstance(body, dict) else None
     if isinstance(tenants, list):
         named += [t for t in tenants[:100] if isinstance(t, str)]
     kept = [t.strip().lower()[:64] for t in named if t]
-    marker = [ALL_TENANTS] if tenants == "all" else []
+    marker = [ALL_TENANTS] if tenants == "all" or isinstance(tenants, dict) else []
     return tuple(dict.fromkeys([t for t in kept if t != ALL_TENANTS] + marker))

@@ -131,6 +131,7 @@ def test_every_route_that_changes_something_is_audited() -> None:
         "runs/{run_id}/resume": Role.APPLY,
         "runs/{run_id}/abort": Role.APPLY,
         "tenants/{tenant_id}": Role.ADMIN,
+        "groups/{name}": Role.ADMIN,  # and apply when it lets the schedule apply (group_api)
         "tenants/{tenant_id}/check": Role.PLAN,
         "tenants/{tenant_id}/exceptions/{standard}/{setting}": Role.ADMIN,
     }

@@ -88,12 +88,10 @@ async def change_group(
     services: Services, method: str, name: str, body: bytes, *, caller: Principal
 ) -> ApiResponse:
     """PUT | DELETE /api/groups/{name} (admin; apply too when it lets the schedule apply)."""
-    if problems := name_problems(name):
-        return invalid(problems)
     try:
         if method == "DELETE":
             return await _delete(services, name, caller)
-        return await _put(services, name, parse_json(body), caller)
+        return await _put(services, name, parse_json(body), caller)  # names every problem
     except InvalidGroup as exc:
         return error(400, exc.error_class, exc.message, exc.problems)
     except ConcurrentChange as exc:
@@ -124,6 +122,8 @@ async def _put(services: Services, name: str, body: object, caller: Principal) -
 
 
 async def _delete(services: Services, name: str, caller: Principal) -> ApiResponse:
+    if problems := name_problems(name):
+        return invalid(problems)
     if name == ALL:
         return invalid(["the group all always exists: PUT it with no enrolments to clear them"])
     targeting = await services.groups.targeting()

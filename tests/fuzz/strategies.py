@@ -164,8 +164,35 @@ def tenant_bodies() -> st.SearchStrategy[Body]:
         {"name": field("Contoso"), "enabled": field(True), "enrolments": enrolments()},
         optional={
             "tenant_id": odd_ids,
+            "tags": field(["tier:gold", "region:eu"]),
             "health": json_values,
             "job_health": json_values,
+            "extra": json_values,
+        },
+    )
+    return st.one_of(near_valid.map(encoded), raw_bodies).map(Body.of)
+
+
+def group_bodies(tenant_id: str = FUZZ_TENANT) -> st.SearchStrategy[Body]:
+    """PUT /api/groups/{name} bodies: near-valid static or dynamic groups with any field wrong
+    or extra, and raw bodies."""
+    rule = st.fixed_dictionaries(
+        {},
+        optional={
+            "tags_all": field(["tier:gold"]),
+            "tags_any": field(["region:eu"]),
+            "plans_any": field(["AAD_PREMIUM"]),
+            "cloud": field("public"),
+            "extra": json_values,
+        },
+    )
+    near_valid = st.fixed_dictionaries(
+        {"enrolments": enrolments()},
+        optional={
+            "description": field("pilot tenants"),
+            "tenants": field([tenant_id]),
+            "rule": st.one_of(rule, json_values),
+            "name": odd_ids,
             "extra": json_values,
         },
     )

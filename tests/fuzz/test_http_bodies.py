@@ -1,5 +1,5 @@
 """Every body the HTTP API accepts, fuzzed: any malformed body is a 4xx naming the problem, never
-a 500 (POST /api/runs, PUT and PATCH /api/tenants/{id}).
+a 500 (POST /api/runs, PUT and PATCH /api/tenants/{id}, PUT /api/groups/{name}).
 
 The explicit examples are the inputs that broke the API before: JSON nested deeper than Python's
 recursion limit, a wrong JSON type in every field, huge strings.
@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from hypothesis import example, given
+from hypothesis import strategies as st
 
 from tests.fuzz.strategies import (
     FUZZ,
@@ -20,6 +21,7 @@ from tests.fuzz.strategies import (
     HUGE,
     Body,
     deep_json,
+    group_bodies,
     guids,
     odd_ids,
     run_requests,
@@ -68,6 +70,8 @@ async def send(stack: Stack, method: str, path: str, body: Body) -> httpx.Respon
 @example(body=DEEP_OBJECT)
 @example(body=run_body("guest-cleanup", {"days": 90}, tenants=[FUZZ_TENANT + "\n"]))
 @example(body=run_body("guest-cleanup", []))
+@example(body=run_body("guest-cleanup", {"days": 90}, tenants={"group": "x" * HUGE}))
+@example(body=run_body("guest-cleanup", {"days": 90}, tenants={"group": ["pilot"]}))
 @example(body=run_body("ensure-group", GROUP | {"description": "x" * HUGE}))
 @example(body=run_body("ensure-group", GROUP | {"members": THOUSANDS_OF_MEMBERS}))
 @pytest.mark.usefixtures("fuzz_tenant")
@@ -127,3 +131,22 @@ async def test_a_tenant_patch_never_gets_a_server_error(
     response = await send(stack, "PATCH", f"/api/tenants/{fuzz_tenant}", body)
 
     answered_without_a_server_error(response)
+
+
+@FUZZ
+@given(name=st.one_of(st.just("fuzz-group"), odd_ids), body=group_bodies())
+@example(name="fuzz-group", body=WRONG_TYPES)
+@example(name="fuzz-group", body=DEEP_OBJECT)
+@example(name="fuzz-group", body=Body.of(json.dumps({"tenants": [FUZZ_TENANT] * 6000})))
+@example(name="fuzz-group", body=Body.of(json.dumps({"rule": {"tags_any": ["x" * HUGE]}})))
+@pytest.mark.usefixtures("fuzz_tenant")
+async def test_a_group_put_never_gets_a_server_error(stack: Stack, name: str, body: Body) -> None:
+    path = f"/api/groups/{quote(name, safe='')}"
+
+    response = await send(stack, "PUT", path, body)
+
+    answered_without_a_server_error(response)
+    if response.status_code in (200, 201) and name == "all":  # it always exists: clear it
+        await stack.call("PUT", path, {"enrolments": {}})
+    elif response.status_code in (200, 201):
+        await stack.call("DELETE", path)

@@ -7,14 +7,16 @@ dynamic (`rule`), never both; `all` is neither (it holds every registered tenant
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection
 from typing import Any
 
 from shared.errors import InvalidTenantId, XtenantError
-from shared.groups import ALL, MAX_STATIC, NAME, Group, Rule
+from shared.groups import ALL, MAX_STATIC, NAME, Group, Rule, enrolment_records
 from shared.ids import validate_tenant_id
 from shared.settings import Cloud
+from shared.stored import MAX_TEXT
 from shared.tenant_requests import ParamsCheck, enrolments_from, tags_from
 
 FIELDS = ("description", "tenants", "rule", "enrolments")
@@ -62,6 +64,9 @@ def group_from_put(
         problems.append("description must be a string of at most 1,024 characters")
     tenants, rule = _membership(name, body, registered, problems)
     enrolments = enrolments_from(body.get("enrolments", {}), problems, check_params)
+    size = len(json.dumps(enrolment_records(enrolments)))
+    if size > MAX_TEXT:  # one table property holds them all
+        problems.append(f"enrolments are {size:,} characters as JSON; at most {MAX_TEXT:,}")
     if problems:
         raise InvalidGroup(problems)
     return Group(name, description, tenants, rule, enrolments)

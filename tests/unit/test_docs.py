@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import shared.errors as errors
+import shared.group_requests
 import shared.messages
 import shared.onboarding
 import shared.tenants
@@ -21,7 +22,7 @@ from shared.tenants import Breaker, HealthStatus
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 #: Modules that define XtenantError subclasses beyond shared.errors (imported: subclasses loaded).
-_ERROR_MODULES = (shared.messages, shared.onboarding, shared.tenants)
+_ERROR_MODULES = (shared.group_requests, shared.messages, shared.onboarding, shared.tenants)
 GUIDES = (
     "deploying.md",
     "onboarding.md",

@@ -50,6 +50,10 @@ def put(name: str, body: Any, registered: tuple[str, ...] = (A, B)) -> Group:
     return group_from_put(name, body, check_params=api.check_params, registered=registered)
 
 
+def plan(**params: Any) -> dict[str, Any]:
+    return {"mode": "plan", "params": params}
+
+
 def problems_of(name: str, body: Any) -> list[str]:
     with pytest.raises(InvalidGroup) as caught:
         put(name, body)
@@ -301,6 +305,20 @@ def test_every_problem_of_a_group_body_is_listed_together() -> None:
 )
 def test_a_bad_group_body_names_the_problem(body: dict[str, Any], problem: str) -> None:
     assert problem in problems_of("pilot", body)
+
+
+def test_enrolments_too_large_together_for_one_table_property_are_refused() -> None:
+    upns = [f"user{n:05d}@contoso.example" for n in range(700)]  # each job's params fit alone
+    enrolments = {
+        "ensure-group": plan(mail_nickname="a", display_name="A", members=upns),
+        "guest-cleanup": plan(days=90, exclude_upns=upns[:500]),
+    }
+
+    problems = problems_of("big", {"rule": {"cloud": "public"}, "enrolments": enrolments})
+
+    assert len(problems) == 1
+    assert problems[0].startswith("enrolments are ")
+    assert problems[0].endswith("characters as JSON; at most 30,000")
 
 
 def test_the_group_all_takes_enrolments_but_no_members() -> None:

@@ -327,18 +327,20 @@ async def test_a_large_groups_members_come_in_pages(cloud: FakeCloud, stack: Sta
     assert {g["name"]: g["members_total"] for g in listed} == {"all": 3, "three": 3}
 
 
-async def test_a_groups_change_is_in_the_audit_trail_under_its_tenants(
+async def test_a_groups_change_and_a_run_over_it_are_in_the_audit_trail_under_its_tenants(
     cloud: FakeCloud, stack: Stack
 ) -> None:
     tenant_id = new_tenant(cloud)
     await stack.register(tenant_id)
     await put_group(stack, "audited", {"tenants": [tenant_id]})
+    body = {"job": BASELINE, "mode": "plan", "tenants": {"group": "audited"}}
+    assert (await stack.call("POST", "/api/runs", body)).status_code == 202
+    await stack.host.drain(timeout_s=60)
 
     trail = (await stack.call("GET", "/api/audit", params={"tenant": tenant_id})).json()
 
-    assert any(
-        r["path"] == "/api/groups/audited" and r["method"] == "PUT" for r in trail["records"]
-    )
+    found = {(r["method"], r["path"]) for r in trail["records"]}
+    assert {("PUT", "/api/groups/audited"), ("POST", "/api/runs")} <= found
 
 
 async def test_the_runner_says_which_service_plans_it_read(

@@ -116,7 +116,7 @@ async def post_run(
     if _applies(request.get("mode")) and not caller.may(Role.APPLY):
         return forbidden(Role.APPLY)
     problems, tenants = await _check_run_request(services, request)
-    ring_of = _rings(request, [t.tenant_id for t in tenants], problems)
+    ring_of = await _rings(services, request, tenants, problems)
     if problems:
         shown = problems[:_MAX_PROBLEMS]
         if len(problems) > _MAX_PROBLEMS:
@@ -192,8 +192,11 @@ def held_answer(services: Services, held: rollout.Held) -> ApiResponse:
     return ApiResponse(202, answer, {"Location": status_url})
 
 
-def _rings(request: dict[str, Any], tenant_ids: list[str], problems: list[str]) -> dict[str, int]:
-    """tenant id -> ring, when the request stages the run (apply only); {} otherwise."""
+async def _rings(
+    services: Services, request: dict[str, Any], tenants: list[Tenant], problems: list[str]
+) -> dict[str, int]:
+    """tenant id -> ring, when the request stages the run (apply only); {} otherwise. A ring
+    that names a group holds the run's tenants that are in the group."""
     raw, rate = request.get("rings"), request.get("max_failure_rate", 0.0)
     if not isinstance(rate, int | float) or isinstance(rate, bool) or not 0 <= rate <= 1:
         problems.append("max_failure_rate must be a number from 0 to 1")
@@ -203,7 +206,26 @@ def _rings(request: dict[str, Any], tenant_ids: list[str], problems: list[str]) 
         problems.append("rings stage an apply run: a plan run needs none")
         return {}
     specs = rollout.parse_rings(raw, problems)
-    return rollout.assign_rings(tenant_ids, specs, problems) if specs and not problems else {}
+    if any(s.group for s in specs):
+        targeting = await services.groups.targeting()
+        specs = [_group_ring(n, s, tenants, targeting, problems) for n, s in enumerate(specs)]
+    ids = [t.tenant_id for t in tenants]
+    return rollout.assign_rings(ids, specs, problems) if specs and not problems else {}
+
+
+def _group_ring(
+    n: int, spec: rollout.RingSpec, tenants: list[Tenant], targeting: Targeting, problems: list[str]
+) -> rollout.RingSpec:
+    if not spec.group:
+        return spec
+    group = targeting.get(spec.group)
+    if group is None:
+        problems.append(f"rings[{n}]: group {spec.group!r} does not exist")
+        return spec
+    members = tuple(t.tenant_id for t in targeting.members(group, tenants))
+    if not members:
+        problems.append(f"rings[{n}]: group {spec.group!r} holds none of the run's tenants")
+    return rollout.RingSpec(tenants=members)
 
 
 def _replayed(services: Services, reservation: Reservation) -> ApiResponse:

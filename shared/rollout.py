@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 #: Row statuses that count against a ring.
 RING_FAILURES = frozenset({Status.FAILED, Status.SKIPPED, Status.BLOCKED})
 MAX_RINGS = 10
-_RING_KINDS = '{"tenants": [ids]}, {"percent": 1-100}, {"rest": true}'
+_RING_KINDS = '{"tenants": [ids]}, {"group": name}, {"percent": 1-100}, {"rest": true}'
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class RingSpec:
     tenants: tuple[str, ...] = ()
     percent: int = 0
     rest: bool = False
+    #: a tenant group's name: the run's tenants in it (resolved by the API into `tenants`)
+    group: str = ""
 
 
 def parse_rings(raw: Any, problems: list[str]) -> list[RingSpec]:
@@ -81,7 +83,11 @@ def _ring(n: int, item: Any, problems: list[str]) -> RingSpec:
         return RingSpec(percent=value)
     if kind == "rest" and value is True:
         return RingSpec(rest=True)
-    problems.append(f"{where}: {kind!r} must be a non-empty tenant list, a percent 1-100 or rest")
+    if kind == "group" and isinstance(value, str) and value:
+        return RingSpec(group=value)
+    problems.append(
+        f"{where}: {kind!r} must be a non-empty tenant list, a group name, a percent 1-100 or rest"
+    )
     return RingSpec()
 
 

@@ -193,6 +193,40 @@ async def test_healthy_rings_roll_on_by_themselves_and_abort_stops_the_rest(
     assert sorted(r["status"] for r in after["rows"]) == ["cancelled", "cancelled", "failed"]
 
 
+async def test_a_ring_may_be_a_tenant_group(cloud: FakeCloud, stack: Stack) -> None:
+    tenants = await registered(cloud, stack, 3)
+    name = f"canary-{tenants[1][:8]}"
+    answer = await stack.call("PUT", f"/api/groups/{name}", {"tenants": [tenants[1]]})
+    assert answer.status_code in (200, 201), answer.text
+
+    try:
+        started = await start(stack, tenants, rings=[{"group": name}, {"rest": True}])
+        await stack.host.drain(timeout_s=60)
+        done = await stack.status(started["run_id"])
+        unknown = await stack.call(
+            "POST",
+            "/api/runs",
+            {
+                "job": BASELINE,
+                "mode": "apply",
+                "tenants": tenants,
+                "params": {},
+                "rings": [{"group": "no-such-group"}, {"rest": True}],
+            },
+        )
+    finally:
+        await stack.call("DELETE", f"/api/groups/{name}")
+
+    assert {r["tenant_id"]: r["ring"] for r in done["rows"]} == {
+        tenants[0]: 1,
+        tenants[1]: 0,
+        tenants[2]: 1,
+    }
+    assert done["status"] == "succeeded"
+    assert unknown.status_code == 400
+    assert "group 'no-such-group' does not exist" in str(unknown.json()["error"]["problems"])
+
+
 async def test_bad_rings_are_refused_with_every_problem(cloud: FakeCloud, stack: Stack) -> None:
     tenants = await registered(cloud, stack, 2)
     stranger = new_tenant(cloud)

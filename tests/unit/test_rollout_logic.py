@@ -40,7 +40,8 @@ def test_tenants_no_ring_takes_join_the_last_ring() -> None:
         ([{"percent": 101}, {"rest": True}], "rings[0]: 'percent' must be"),
         ([{"percent": True}, {"rest": True}], "rings[0]: 'percent' must be"),
         ([{"tenants": ["x"]}, {"rest": True}], "rings[0].tenants must be tenant ids"),
-        ([{"group": "eu"}, {"rest": True}], "rings[0]: 'group' must be"),
+        ([{"group": ""}, {"rest": True}], "rings[0]: 'group' must be"),
+        ([{"canary": "eu"}, {"rest": True}], "rings[0]: 'canary' must be"),
         ([{"percent": 5, "rest": True}, {"rest": True}], "rings[0] must be one of"),
     ],
 )

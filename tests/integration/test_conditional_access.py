@@ -29,6 +29,7 @@ from tests.integration.graph_support import (
     user,
     writes,
 )
+from tests.integration.stack_fixture import Stack, new_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -355,3 +356,26 @@ async def test_the_customers_own_policies_are_left_alone(
 
     assert cloud.directory(tenant).security.policy(before["id"]) == before
     assert len(policies(cloud, tenant)) == 4
+
+
+async def test_through_the_product_the_stored_ref_keeps_a_renamed_policy_from_duplication(
+    cloud: FakeCloud, stack: Stack
+) -> None:
+    """The worker hands the compliance store's refs to the plan: no test-only plumbing."""
+    tenant = new_tenant(cloud, **tenant_graph())
+    await stack.register(tenant)
+
+    async def remediate() -> dict[str, Any]:
+        run_id = await stack.run(JOB, [tenant], mode="apply", **PARAMS)
+        await stack.host.drain(timeout_s=60)
+        return dict((await stack.status(run_id))["rows"][0])
+
+    first = await remediate()
+    renamed = next(f["ref"] for f in first["findings"] if f["setting"] == MFA_ADMINS.setting)
+    cloud.directory(tenant).security.rename(renamed, "Admins must MFA")
+    second = await remediate()
+
+    assert first["status"] == "changed"
+    assert second["status"] == "no_changes"
+    assert len(policies(cloud, tenant)) == 3
+    assert cloud.directory(tenant).security.policy(renamed)["displayName"] == "Admins must MFA"

@@ -63,6 +63,9 @@ DECISION_ANCHORS = (
     "compliance-store",
     "applicability",
     "object-refs",
+    "conditional-access-without-p1",
+    "security-defaults-and-conditional-access",
+    "emergency-access-accounts",
 )
 #: Background notes that live outside the repository: nothing in it may point at them (spelt in
 #: two parts so that this file does not name them either).

@@ -36,11 +36,15 @@ param location string
   'guest-cleanup'
   'ensure-group'
   'tenant-baseline'
+  'conditional-access-baseline'
+  'security-defaults'
 ])
 param jobs array = [
   'guest-cleanup'
   'ensure-group'
   'tenant-baseline'
+  'conditional-access-baseline'
+  'security-defaults'
 ]
 
 @description('NCRONTAB (six fields, UTC) of the scheduled run; the default is daily at 02:00.')
@@ -136,6 +140,17 @@ var jobPermissions = {
   'tenant-baseline': [
     'Policy.ReadWrite.Authorization'
   ]
+  'conditional-access-baseline': [
+    'Policy.Read.All'
+    'Policy.ReadWrite.ConditionalAccess'
+    'User.Read.All'
+    'LicenseAssignment.Read.All'
+  ]
+  'security-defaults': [
+    'Policy.Read.All'
+    'Policy.ReadWrite.SecurityDefaults'
+    'LicenseAssignment.Read.All'
+  ]
 }
 var graphAppRoles = {
   'User.ReadWrite.All': '741f803b-c850-494e-b5df-cde7c675a1ca'
@@ -145,6 +160,9 @@ var graphAppRoles = {
   'GroupMember.ReadWrite.All': 'dbaae8cf-10b5-4b86-a4a1-f871c94c6695'
   'Policy.ReadWrite.Authorization': 'fb221be6-99f2-473f-bd32-01c6a0e9ca3b'
   'LicenseAssignment.Read.All': 'e2f98668-2877-4f38-a2f4-8202e0717aa1'
+  'Policy.Read.All': '246dd0d5-5bd0-4def-940b-0421030a5b68'
+  'Policy.ReadWrite.ConditionalAccess': '01c0a623-fc9b-48e9-b794-0756f8e8f067'
+  'Policy.ReadWrite.SecurityDefaults': '1c6e93a6-28e2-4cbb-9f64-1a46a821124d'
 }
 var permissionOrder = [
   'User.ReadWrite.All'
@@ -154,6 +172,9 @@ var permissionOrder = [
   'GroupMember.ReadWrite.All'
   'Policy.ReadWrite.Authorization'
   'LicenseAssignment.Read.All'
+  'Policy.Read.All'
+  'Policy.ReadWrite.ConditionalAccess'
+  'Policy.ReadWrite.SecurityDefaults'
 ]
 var permissionsPerJob = [for job in jobs: jobPermissions[job]]
 var requestedPermissions = flatten(permissionsPerJob)

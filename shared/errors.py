@@ -27,6 +27,11 @@
     ├── GraphRequestError           no         Graph     Graph refused the request (400, 409...)
     │   ├── AlreadyExists           no         Graph     what was to be added is there: converged
     │   └── GraphNotFound           no         Graph     404
+    ├── EmergencyAccessUnresolved   no         job       name the tenant's break-glass accounts
+    │                                                    (a Conditional Access write refused
+    │                                                    before it was sent)
+    ├── SecurityDefaultsOn          no         job       turn security defaults off first (an
+    │                                                    enforced policy refused before sending)
     ├── TransientError              yes        both      nothing: retried, then redelivered
     │   └── LoopDetected            yes        token     back off hard; a caching bug (50196)
     ├── UnexpectedError             no         token     read the message; report it
@@ -38,7 +43,8 @@
                                                          queue (the class of its last failure)
 
 "typed by" names the one function that makes the error from a wire failure: token =
-`classify_token_error` here (Entra's AADSTS codes from the token chain); Graph =
+`classify_token_error` here (Entra's AADSTS codes from the token chain); job = a standard that
+refused a write itself, before sending it (shared/jobs/); Graph =
 `shared.graph.classify_graph_failure` (whatever a Graph call raised) and
 `shared.graph.error_from_graph_answer` (a Graph error answer, whole or a `$batch`
 sub-response). Codes are Entra's AADSTS numbers
@@ -211,6 +217,21 @@ class AlreadyExists(GraphRequestError):
 
 class GraphNotFound(GraphRequestError):
     error_class = "not_found"
+
+
+class EmergencyAccessUnresolved(XtenantError):
+    """A Conditional Access write refused before it was sent: the policy would not exclude
+    every emergency (break-glass) account, because none was named or one is not in the tenant.
+    A policy that can lock every administrator out is never written."""
+
+    error_class = "emergency_access_unresolved"
+
+
+class SecurityDefaultsOn(XtenantError):
+    """An enforced Conditional Access policy refused before it was sent: the tenant's security
+    defaults are on, and Entra refuses to enable a policy while they are."""
+
+    error_class = "security_defaults_on"
 
 
 class AssertionExpired(XtenantError):

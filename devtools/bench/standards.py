@@ -23,6 +23,9 @@ from devtools.fakecloud.server import FakeCloud
 STANDARDS: dict[str, dict[str, Any]] = {
     "tenant-baseline": {},
     "ensure-group": {"mail_nickname": "helpdesk", "display_name": "Helpdesk"},
+    # no emergency accounts in the bench tenants: the plan reads the policies, notes the refusal
+    "conditional-access-baseline": {},
+    "security-defaults": {},
 }
 
 

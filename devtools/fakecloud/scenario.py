@@ -32,6 +32,8 @@ DEMO_ROLES: tuple[str, ...] = (
     "Policy.Read.All",
     "Policy.ReadWrite.Authorization",
     "LicenseAssignment.Read.All",
+    "Policy.ReadWrite.ConditionalAccess",
+    "Policy.ReadWrite.SecurityDefaults",
 )
 #: The Graph application permissions the app registration requests: every built-in job's
 #: (infra/main.bicep jobPermissions). Admin consent grants these unless a test says otherwise.
@@ -43,6 +45,9 @@ APP_REQUIRED_ROLES: tuple[str, ...] = (
     "GroupMember.ReadWrite.All",
     "Policy.ReadWrite.Authorization",
     "LicenseAssignment.Read.All",
+    "Policy.Read.All",
+    "Policy.ReadWrite.ConditionalAccess",
+    "Policy.ReadWrite.SecurityDefaults",
 )
 _FAULT_FIELDS = (
     "service",

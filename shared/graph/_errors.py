@@ -34,8 +34,13 @@ from shared.errors import (
 
 #: Graph answers a duplicate member reference with 400 Request_BadRequest and only this text.
 _ALREADY_EXISTS = "added object references already exist"
-#: Graph's code when a tenant without Entra ID P1 asks for signInActivity.
-NOT_LICENSED_CODES = frozenset({"Authentication_RequestFromNonPremiumTenantOrB2CTenant"})
+#: Graph's codes when the tenant lacks the licence a feature needs: 403
+#: Authentication_RequestFromNonPremiumTenantOrB2CTenant (no Entra ID P1: signInActivity, a
+#: Conditional Access write; docs/decisions.md#conditional-access-without-p1), 400/403
+#: AadPremiumLicenseRequired (features of Entra ID P2 or ID Governance, such as PIM).
+NOT_LICENSED_CODES = frozenset(
+    {"Authentication_RequestFromNonPremiumTenantOrB2CTenant", "AadPremiumLicenseRequired"}
+)
 #: Graph's code when the app lacks an application permission the request needs.
 PERMISSION_DENIED = "Authorization_RequestDenied"
 #: Every Graph error code that decides a typed error (docs/troubleshooting.md lists each).
@@ -53,12 +58,16 @@ def error_from_graph_answer(
     """The typed error for a Graph error answer: its status, ODataError code and message."""
     label = f"HTTP {status} {code or ''}".rstrip()
     text = f"{label}: {message[:300]}" if message else label
-    if status == 403 and code in NOT_LICENSED_CODES:
+    if status in (400, 403) and code in NOT_LICENSED_CODES:
         return NotLicensed(
             text,
             tenant_id=tenant_id,
             code=code,
-            remediation="None needed: the tenant has no Entra ID P1 licence, so no sign-in data.",
+            remediation=(
+                "None needed: the tenant lacks the Entra ID licence this needs (P1, or P2 for "
+                "some features), so the job does not apply there. License the tenant for it "
+                "to apply; every run checks again."
+            ),
         )
     if status == 403 and code == PERMISSION_DENIED:
         return _permission_missing(text, code, tenant_id, permissions)

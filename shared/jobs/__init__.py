@@ -6,8 +6,10 @@ from typing import Any
 
 from shared.errors import XtenantError
 from shared.jobs.base import Change, ChangeOutcome, Finding, InvalidParams, Job, Known, Plan
+from shared.jobs.conditional_access import ConditionalAccessBaseline
 from shared.jobs.ensure_group import EnsureGroup
 from shared.jobs.guest_cleanup import GuestCleanup
+from shared.jobs.security_defaults import SecurityDefaults
 from shared.jobs.tenant_baseline import TenantBaseline
 from shared.results import Mode
 
@@ -31,7 +33,14 @@ class UnknownJob(XtenantError, ValueError):
 
 
 JOBS: dict[str, Job[Any]] = {
-    job.name: job for job in (GuestCleanup(), EnsureGroup(), TenantBaseline())
+    job.name: job
+    for job in (
+        GuestCleanup(),
+        EnsureGroup(),
+        TenantBaseline(),
+        ConditionalAccessBaseline(),
+        SecurityDefaults(),
+    )
 }
 
 

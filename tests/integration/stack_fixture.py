@@ -29,6 +29,9 @@ ROLES = [
     "GroupMember.ReadWrite.All",
     "Policy.ReadWrite.Authorization",
     "LicenseAssignment.Read.All",
+    "Policy.Read.All",
+    "Policy.ReadWrite.ConditionalAccess",
+    "Policy.ReadWrite.SecurityDefaults",
 ]
 GUESTS = {"generate": {"members": 2, "guests": 6, "stale_guests": 2, "seed": 7}}
 OPERATOR = "operator@contoso.example"

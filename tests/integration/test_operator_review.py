@@ -146,9 +146,10 @@ async def scheduled_rows(stack: Stack, tenant_id: str) -> dict[str, dict[str, An
 async def test_a_missing_permission_holds_back_only_the_job_that_needs_it(
     cloud: FakeCloud, stack: Stack
 ) -> None:
-    # given a tenant that granted everything but the baseline's policy permission
+    # given a tenant that granted everything but the baseline's policy permission (and
+    # Policy.Read.All, with which Graph lets the baseline's plan read the policy)
     await stack.clear_registry()
-    tenant_id = tenant_without(cloud, "Policy.ReadWrite.Authorization")
+    tenant_id = tenant_without(cloud, "Policy.ReadWrite.Authorization", "Policy.Read.All")
     await stack.register(
         tenant_id,
         {

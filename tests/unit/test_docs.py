@@ -65,6 +65,9 @@ DECISION_ANCHORS = (
     "applicability",
     "object-refs",
     "rollout",
+    "conditional-access-without-p1",
+    "security-defaults-and-conditional-access",
+    "emergency-access-accounts",
 )
 #: Background notes that live outside the repository: nothing in it may point at them (spelt in
 #: two parts so that this file does not name them either).

@@ -101,6 +101,16 @@ def test_missing_permissions_are_listed_per_job() -> None:
         "guest-cleanup": ["LicenseAssignment.Read.All"],
         "ensure-group": ["Group.ReadWrite.All", "GroupMember.ReadWrite.All"],
         "tenant-baseline": ["Policy.ReadWrite.Authorization"],
+        "conditional-access-baseline": [
+            "Policy.Read.All",
+            "Policy.ReadWrite.ConditionalAccess",
+            "LicenseAssignment.Read.All",
+        ],
+        "security-defaults": [
+            "Policy.Read.All",
+            "Policy.ReadWrite.SecurityDefaults",
+            "LicenseAssignment.Read.All",
+        ],
     }
 
 

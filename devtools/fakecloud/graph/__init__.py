@@ -2,8 +2,8 @@
 
 Contract with the server (devtools/fakecloud/server.py):
 - `directory_from_scenario(spec)` turns a tenant's optional "graph" object from the scenario file
-  into that tenant's directory (users, groups, authorization policy, licence flags); see
-  `seed.py` for the keys.
+  into that tenant's directory (users, groups, authorization policy, Conditional Access policies,
+  security defaults, role assignments, licences); see `seed.py` for the keys.
 - `create_graph_app(ctx)` returns the aiohttp application served on the Graph listener; it checks
   each request's bearer token with `ctx.signing_key.verify(token, audience=ctx.audience)`, isolates
   data by the token's `tid`, authorises by its `roles`, consults `ctx.faults` (service "graph") and
@@ -11,9 +11,11 @@ Contract with the server (devtools/fakecloud/server.py):
   `ctx.writes` (writes.py: duplicate writes).
 
 Modules: app (aiohttp face), pipeline (auth, faults, routing), batch ($batch), routes_users /
-routes_groups / routes_policy (handlers), query + filter_parser + filter_eval + schema (OData),
-directory + model + policy + seed (data), writes (applied writes per object), auth, errors,
-call, context, payload, router.
+routes_groups / routes_policy / routes_licences / routes_conditional_access /
+routes_role_assignments (handlers), query + filter_parser + filter_eval + schema (OData),
+directory + model + policy + conditional_access + security_policies + role_assignments +
+licences + seed (data), writes (applied writes per object), auth, errors, call, context,
+payload, router.
 """
 
 from __future__ import annotations

@@ -46,6 +46,24 @@ LICENCE_READ = frozenset(
         "Directory.ReadWrite.All",
     }
 )
+#: Conditional Access policies: read; a write needs CA_WRITE *and* one of CA_WRITE_ALSO
+#: (Graph's table lists "Policy.Read.All and Policy.ReadWrite.ConditionalAccess", or
+#: Application.Read.All in place of Policy.Read.All)
+CA_READ = frozenset({"Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"})
+CA_WRITE = frozenset({"Policy.ReadWrite.ConditionalAccess"})
+CA_WRITE_ALSO = frozenset({"Policy.Read.All", "Application.Read.All"})
+SECURITY_DEFAULTS_READ = frozenset({"Policy.Read.All", "Policy.ReadWrite.SecurityDefaults"})
+SECURITY_DEFAULTS_WRITE = frozenset({"Policy.ReadWrite.SecurityDefaults"})
+#: GET /roleManagement/directory/roleAssignments (least privileged first)
+ROLE_ASSIGNMENT_READ = frozenset(
+    {
+        "RoleManagement.Read.Directory",
+        "RoleManagement.Read.All",
+        "RoleManagement.ReadWrite.Directory",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    }
+)
 ANY = frozenset[str]()  # no permission needed (used by $batch itself)
 
 

@@ -1,4 +1,4 @@
-"""One tenant's directory: users, groups, the authorization policy and licence flags.
+"""One tenant's directory: users, groups, policies, role assignments and licence flags.
 
 The server's asyncio loop mutates it while tests on another thread read it, so every access
 takes one lock and readers get frozen objects or copies. Listing order is ascending object id
@@ -25,6 +25,8 @@ from devtools.fakecloud.graph import licences
 from devtools.fakecloud.graph.errors import ALREADY_MEMBER, GraphError, not_found
 from devtools.fakecloud.graph.model import Group, User
 from devtools.fakecloud.graph.policy import default_policy, merged_policy
+from devtools.fakecloud.graph.role_assignments import RoleAssignments
+from devtools.fakecloud.graph.security_policies import SecurityPolicies
 
 Loader = Callable[["TenantDirectory"], None]
 
@@ -50,6 +52,9 @@ class TenantDirectory:
         self._group_ids: list[str] = []  # sorted
         self._policy = default_policy()
         self._skus: tuple[str, ...] = licences.DEFAULT_SKUS
+        #: Conditional Access policies and security defaults (security_policies.py)
+        self.security = SecurityPolicies(self._lock, self._ensure_loaded)
+        self.role_assignments = RoleAssignments(self._lock, self._ensure_loaded)
 
     # --- identity -----------------------------------------------------------------------
 

@@ -19,7 +19,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from devtools.fakecloud.faults import Fault
-from devtools.fakecloud.graph import routes_groups, routes_licences, routes_policy, routes_users
+from devtools.fakecloud.graph import (
+    routes_conditional_access,
+    routes_groups,
+    routes_licences,
+    routes_policy,
+    routes_role_assignments,
+    routes_users,
+)
 from devtools.fakecloud.graph.auth import Caller, bearer_token, verify_caller
 from devtools.fakecloud.graph.batch import run_batch
 from devtools.fakecloud.graph.call import Call, GraphResponse, Incoming, error_response
@@ -33,7 +40,14 @@ from devtools.fakecloud.graph.errors import (
 )
 from devtools.fakecloud.graph.router import resolve
 
-ROUTES = routes_users.ROUTES + routes_groups.ROUTES + routes_policy.ROUTES + routes_licences.ROUTES
+ROUTES = (
+    routes_users.ROUTES
+    + routes_groups.ROUTES
+    + routes_policy.ROUTES
+    + routes_licences.ROUTES
+    + routes_conditional_access.ROUTES
+    + routes_role_assignments.ROUTES
+)
 _WRITE_METHODS = ("POST", "PATCH", "PUT")
 _FAULT_CODES = {
     429: ("TooManyRequests", "Too many requests. Please retry again later."),
@@ -158,6 +172,7 @@ async def _dispatch(call: Call) -> GraphResponse | None:
         return await run_batch(call, _run_sub_request)
     route, params = resolve(ROUTES, call.method, call.segments)
     call.caller.require(route.permissions)
+    call.caller.require(route.also)
     return route.handler(call, params)
 
 

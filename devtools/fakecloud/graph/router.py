@@ -17,6 +17,8 @@ class Route:
     pattern: tuple[str, ...]  # literal segments (case-insensitive), or "{name}" parameters
     handler: Handler
     permissions: frozenset[str]  # any one of them suffices
+    #: a second set of which one is needed as well (Graph's "A and B" permission rows)
+    also: frozenset[str] = frozenset()
 
 
 def _match(pattern: Sequence[str], segments: Sequence[str]) -> dict[str, str] | None:

@@ -8,6 +8,14 @@ Keys (all optional):
   sign_in_activity_licensed  false (and no skus) = ["O365_BUSINESS_ESSENTIALS"]: no Entra ID
                              P1/P2, so signInActivity answers 403
   authorization_policy       partial authorizationPolicy, merged over Graph's defaults
+  conditional_access_policies  [Conditional Access policy as Graph shapes it: displayName,
+                             state, conditions, grantControls, sessionControls?; id? (GUID),
+                             createdDateTime?] — validated as a create is (graph/
+                             conditional_access.py); risk conditions need an Entra ID P2 SKU
+  security_defaults          whether security defaults are on (default false); true with an
+                             `enabled` policy is refused, as Entra refuses it
+  role_assignments           [{principal: userPrincipalName (domain optional) | object id,
+                             roleDefinitionId: role template id, directoryScopeId?: "/"}]
   users   [{userPrincipalName, displayName?, userType?, accountEnabled?, createdDateTime?,
             lastSignInDateTime?, lastNonInteractiveSignInDateTime?, mail?, mailNickname?,
             externalUserState?, id?}]   (no lastSignInDateTime = never signed in)
@@ -27,7 +35,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from devtools.fakecloud.graph import licences
+from devtools.fakecloud.graph import conditional_access, licences
 from devtools.fakecloud.graph.directory import TenantDirectory, utc_now
 from devtools.fakecloud.graph.errors import GraphError
 from devtools.fakecloud.graph.model import Group, SignInActivity, User, parse_datetime
@@ -38,6 +46,9 @@ _KEYS = {
     "sign_in_activity_licensed",
     "skus",
     "authorization_policy",
+    "conditional_access_policies",
+    "security_defaults",
+    "role_assignments",
     "users",
     "groups",
     "generate",
@@ -66,6 +77,7 @@ def directory_from_scenario(
         raise ValueError(f"unknown generate keys: {sorted(set(generate) - _GENERATE_KEYS)}")
     if "skus" in spec:
         licences.check_skus(spec["skus"])
+    _check_security_keys(spec)
     frozen = dict(spec)
     return TenantDirectory(
         lambda directory: _load(directory, frozen), tenant_id=tenant_id, domain=spec.get("domain")
@@ -87,6 +99,44 @@ def _load(directory: TenantDirectory, spec: Mapping[str, Any]) -> None:
             directory.add_user(user)
     for index, entry in enumerate(spec.get("groups") or []):
         _add_group(directory, entry, index, as_of)
+    _load_security(directory, spec)
+
+
+_ROLE_ASSIGNMENT_KEYS = {"principal", "roleDefinitionId", "directoryScopeId"}
+
+
+def _check_security_keys(spec: Mapping[str, Any]) -> None:
+    """The shapes of the security keys, checked when the scenario is read (not first used)."""
+    policies = spec.get("conditional_access_policies") or []
+    if not isinstance(policies, list) or not all(isinstance(p, Mapping) for p in policies):
+        raise ValueError("conditional_access_policies must be a list of policy objects")
+    for index, entry in enumerate(policies):
+        conditional_access.seeded_policy(entry, now=utc_now(), has_p2=True, index=index)
+    if not isinstance(spec.get("security_defaults", False), bool):
+        raise ValueError("security_defaults must be true or false")
+    for entry in spec.get("role_assignments") or []:
+        if not isinstance(entry, Mapping) or not {"principal", "roleDefinitionId"} <= set(entry):
+            raise ValueError("role_assignments items need principal and roleDefinitionId")
+        if set(entry) - _ROLE_ASSIGNMENT_KEYS:
+            unknown = sorted(set(entry) - _ROLE_ASSIGNMENT_KEYS)
+            raise ValueError(f"unknown role_assignments keys: {unknown}")
+
+
+def _load_security(directory: TenantDirectory, spec: Mapping[str, Any]) -> None:
+    has_p2 = directory.has_plan("AAD_PREMIUM_P2")
+    for index, entry in enumerate(spec.get("conditional_access_policies") or []):
+        default_id = uuid.uuid5(_NAMESPACE, f"{directory.domain}/policy/{index}")
+        seeded = {"id": str(default_id), **entry}
+        policy = conditional_access.seeded_policy(seeded, now=utc_now(), has_p2=has_p2, index=index)
+        directory.security.add(policy)
+    try:
+        directory.security.set_security_defaults(bool(spec.get("security_defaults", False)))
+    except GraphError as error:
+        raise ValueError(f"security_defaults: {error.message}") from error
+    for entry in spec.get("role_assignments") or []:
+        principal = _member_id(directory, str(entry["principal"]))  # a UPN or an object id
+        scope = str(entry.get("directoryScopeId", "/"))
+        directory.role_assignments.add(principal, str(entry["roleDefinitionId"]), scope)
 
 
 def _apply_policy(directory: TenantDirectory, policy: Mapping[str, Any]) -> None:
@@ -218,5 +268,5 @@ def _member_id(directory: TenantDirectory, reference: str) -> str:
     upn = reference if "@" in reference else f"{reference}@{directory.domain}"
     found = directory.find_user(upn) or directory.find_object(reference)
     if found is None:
-        raise ValueError(f"group member {reference!r} is not a user or group of this tenant")
+        raise ValueError(f"{reference!r} is not a user or group of this tenant")
     return found.id

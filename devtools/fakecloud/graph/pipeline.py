@@ -19,7 +19,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from devtools.fakecloud.faults import Fault
-from devtools.fakecloud.graph import routes_groups, routes_licences, routes_policy, routes_users
+from devtools.fakecloud.graph import (
+    routes_auth_methods,
+    routes_groups,
+    routes_licences,
+    routes_policy,
+    routes_sharepoint,
+    routes_users,
+)
 from devtools.fakecloud.graph.auth import Caller, bearer_token, verify_caller
 from devtools.fakecloud.graph.batch import run_batch
 from devtools.fakecloud.graph.call import Call, GraphResponse, Incoming, error_response
@@ -33,7 +40,14 @@ from devtools.fakecloud.graph.errors import (
 )
 from devtools.fakecloud.graph.router import resolve
 
-ROUTES = routes_users.ROUTES + routes_groups.ROUTES + routes_policy.ROUTES + routes_licences.ROUTES
+ROUTES = (
+    routes_users.ROUTES
+    + routes_groups.ROUTES
+    + routes_policy.ROUTES
+    + routes_licences.ROUTES
+    + routes_auth_methods.ROUTES
+    + routes_sharepoint.ROUTES
+)
 _WRITE_METHODS = ("POST", "PATCH", "PUT")
 _FAULT_CODES = {
     429: ("TooManyRequests", "Too many requests. Please retry again later."),

@@ -36,11 +36,15 @@ param location string
   'guest-cleanup'
   'ensure-group'
   'tenant-baseline'
+  'authentication-methods'
+  'sharepoint-sharing'
 ])
 param jobs array = [
   'guest-cleanup'
   'ensure-group'
   'tenant-baseline'
+  'authentication-methods'
+  'sharepoint-sharing'
 ]
 
 @description('NCRONTAB (six fields, UTC) of the scheduled run; the default is daily at 02:00.')
@@ -136,6 +140,13 @@ var jobPermissions = {
   'tenant-baseline': [
     'Policy.ReadWrite.Authorization'
   ]
+  'authentication-methods': [
+    'Policy.ReadWrite.AuthenticationMethod'
+  ]
+  'sharepoint-sharing': [
+    'SharePointTenantSettings.ReadWrite.All'
+    'LicenseAssignment.Read.All'
+  ]
 }
 var graphAppRoles = {
   'User.ReadWrite.All': '741f803b-c850-494e-b5df-cde7c675a1ca'
@@ -145,6 +156,8 @@ var graphAppRoles = {
   'GroupMember.ReadWrite.All': 'dbaae8cf-10b5-4b86-a4a1-f871c94c6695'
   'Policy.ReadWrite.Authorization': 'fb221be6-99f2-473f-bd32-01c6a0e9ca3b'
   'LicenseAssignment.Read.All': 'e2f98668-2877-4f38-a2f4-8202e0717aa1'
+  'Policy.ReadWrite.AuthenticationMethod': '29c18626-4985-4dcd-85c0-193eef327366'
+  'SharePointTenantSettings.ReadWrite.All': '19b94e34-907c-4f43-bde9-38b1909ed408'
 }
 var permissionOrder = [
   'User.ReadWrite.All'
@@ -154,6 +167,8 @@ var permissionOrder = [
   'GroupMember.ReadWrite.All'
   'Policy.ReadWrite.Authorization'
   'LicenseAssignment.Read.All'
+  'Policy.ReadWrite.AuthenticationMethod'
+  'SharePointTenantSettings.ReadWrite.All'
 ]
 var permissionsPerJob = [for job in jobs: jobPermissions[job]]
 var requestedPermissions = flatten(permissionsPerJob)

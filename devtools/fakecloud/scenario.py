@@ -32,6 +32,8 @@ DEMO_ROLES: tuple[str, ...] = (
     "Policy.Read.All",
     "Policy.ReadWrite.Authorization",
     "LicenseAssignment.Read.All",
+    "Policy.ReadWrite.AuthenticationMethod",
+    "SharePointTenantSettings.ReadWrite.All",
 )
 #: The Graph application permissions the app registration requests: every built-in job's
 #: (infra/main.bicep jobPermissions). Admin consent grants these unless a test says otherwise.
@@ -43,6 +45,8 @@ APP_REQUIRED_ROLES: tuple[str, ...] = (
     "GroupMember.ReadWrite.All",
     "Policy.ReadWrite.Authorization",
     "LicenseAssignment.Read.All",
+    "Policy.ReadWrite.AuthenticationMethod",
+    "SharePointTenantSettings.ReadWrite.All",
 )
 _FAULT_FIELDS = (
     "service",

@@ -6,7 +6,8 @@ Two entries, one per shape of failure:
 - `error_from_graph_answer`: a Graph error answer, read from a whole response or a `$batch`
   sub-response alike.
 Graph's error codes decide, never its texts, except where Graph gives no code of its own
-(a duplicate member reference). https://learn.microsoft.com/graph/errors
+(a duplicate member reference; a tenant without SharePoint Online, which Graph answers
+400 `BadRequest` "Tenant does not have a SPO license."). https://learn.microsoft.com/graph/errors
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from shared.errors import (
 
 #: Graph answers a duplicate member reference with 400 Request_BadRequest and only this text.
 _ALREADY_EXISTS = "added object references already exist"
+#: Graph answers a SharePoint resource of a tenant without SharePoint Online with 400 and this.
+_NO_SHAREPOINT = "tenant does not have a spo license"
 #: Graph's code when a tenant without Entra ID P1 asks for signInActivity.
 NOT_LICENSED_CODES = frozenset({"Authentication_RequestFromNonPremiumTenantOrB2CTenant"})
 #: Graph's code when the app lacks an application permission the request needs.
@@ -59,6 +62,14 @@ def error_from_graph_answer(
             tenant_id=tenant_id,
             code=code,
             remediation="None needed: the tenant has no Entra ID P1 licence, so no sign-in data.",
+        )
+    if status == 400 and _NO_SHAREPOINT in message.casefold():
+        return NotLicensed(
+            text,
+            tenant_id=tenant_id,
+            code=code,
+            remediation="None needed: the tenant has no SharePoint Online plan, so no "
+            "SharePoint settings; a subscription with one makes the job apply.",
         )
     if status == 403 and code == PERMISSION_DENIED:
         return _permission_missing(text, code, tenant_id, permissions)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from shared.errors import XtenantError
+from shared.jobs.authentication_methods import AuthenticationMethods
 from shared.jobs.base import Change, ChangeOutcome, Finding, InvalidParams, Job, Known, Plan
 from shared.jobs.ensure_group import EnsureGroup
 from shared.jobs.guest_cleanup import GuestCleanup
+from shared.jobs.sharepoint_sharing import SharePointSharing
 from shared.jobs.tenant_baseline import TenantBaseline
 from shared.results import Mode
 
@@ -31,7 +33,14 @@ class UnknownJob(XtenantError, ValueError):
 
 
 JOBS: dict[str, Job[Any]] = {
-    job.name: job for job in (GuestCleanup(), EnsureGroup(), TenantBaseline())
+    job.name: job
+    for job in (
+        GuestCleanup(),
+        EnsureGroup(),
+        TenantBaseline(),
+        AuthenticationMethods(),
+        SharePointSharing(),
+    )
 }
 
 

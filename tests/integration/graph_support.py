@@ -11,7 +11,7 @@ from devtools.fakecloud import FakeCloud
 from devtools.fakecloud.graph import Group, User
 from devtools.fakecloud.requestlog import RequestRecord
 
-#: What the demo's healthy tenants consented to: every permission the three jobs declare.
+#: What the demo's healthy tenants consented to: every permission the jobs declare.
 ALL_ROLES = (
     "User.ReadWrite.All",
     "AuditLog.Read.All",
@@ -20,6 +20,8 @@ ALL_ROLES = (
     "Policy.Read.All",
     "Policy.ReadWrite.Authorization",
     "LicenseAssignment.Read.All",
+    "Policy.ReadWrite.AuthenticationMethod",
+    "SharePointTenantSettings.ReadWrite.All",
 )
 DOMAIN = "contoso.onmicrosoft.com"
 NICKNAME = "xtenant-helpdesk"

@@ -29,6 +29,8 @@ ROLES = [
     "GroupMember.ReadWrite.All",
     "Policy.ReadWrite.Authorization",
     "LicenseAssignment.Read.All",
+    "Policy.ReadWrite.AuthenticationMethod",
+    "SharePointTenantSettings.ReadWrite.All",
 ]
 GUESTS = {"generate": {"members": 2, "guests": 6, "stale_guests": 2, "seed": 7}}
 OPERATOR = "operator@contoso.example"

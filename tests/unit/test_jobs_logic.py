@@ -30,7 +30,13 @@ def guest(*, last: int | None, created: int = 400, mail: str | None = None, upn:
 
 
 def test_every_job_declares_name_description_and_permissions() -> None:
-    assert set(JOBS) == {"guest-cleanup", "ensure-group", "tenant-baseline"}
+    assert set(JOBS) == {
+        "guest-cleanup",
+        "ensure-group",
+        "tenant-baseline",
+        "authentication-methods",
+        "sharepoint-sharing",
+    }
     for job in JOBS.values():
         assert job.description
         assert job.permissions

@@ -101,6 +101,11 @@ def test_missing_permissions_are_listed_per_job() -> None:
         "guest-cleanup": ["LicenseAssignment.Read.All"],
         "ensure-group": ["Group.ReadWrite.All", "GroupMember.ReadWrite.All"],
         "tenant-baseline": ["Policy.ReadWrite.Authorization"],
+        "authentication-methods": ["Policy.ReadWrite.AuthenticationMethod"],
+        "sharepoint-sharing": [
+            "SharePointTenantSettings.ReadWrite.All",
+            "LicenseAssignment.Read.All",
+        ],
     }
 
 

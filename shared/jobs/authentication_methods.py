@@ -29,7 +29,7 @@ from shared.errors import XtenantError
 from shared.graph import GraphSession
 from shared.jobs.applicability import InClouds
 from shared.jobs.base import NOTHING_KNOWN, Change, ChangeOutcome, Finding, Job, Known, Plan
-from shared.jobs.compare import same
+from shared.jobs.compare import Comparison, same
 from shared.jobs.params import Params, Rule, spec
 
 MethodName = Literal[
@@ -61,6 +61,9 @@ MIGRATION_COMPLETE = "migrationComplete"
 CLOUDS = InClouds("The authentication methods policy API", ("public", "usgov"))
 _GUID = re.compile(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 MAX_TARGETS = 50
+#: Targets compare as a set, ids and enums without case. A target's `id` is the group it names,
+#: not a server-added key: nothing is dropped (observed_method keeps only what is compared).
+HOW = Comparison(read_only=frozenset())
 
 
 def _is_target(value: str) -> bool:
@@ -143,7 +146,7 @@ def method_finding(wanted: Wanted, configuration: dict[str, Any] | None) -> Find
     if configuration is None:
         return Finding(wanted.setting, wanted.desired, None, False)
     observed = observed_method(configuration)
-    if same(wanted.desired, observed):
+    if same(wanted.desired, observed, HOW):
         return Finding(wanted.setting, wanted.desired, observed, True)
     change = Change(
         target=wanted.setting,
@@ -166,9 +169,9 @@ def patch_body(
     a PATCH replaces the whole list."""
     body: dict[str, Any] = {"@odata.type": configuration.get("@odata.type") or _type(wanted)}
     desired = wanted.desired
-    if not same(desired["state"], observed["state"]):
+    if not same(desired["state"], observed["state"], HOW):
         body["state"] = desired["state"]
-    if wanted.enabled and not same(desired["includeTargets"], observed["includeTargets"]):
+    if wanted.enabled and not same(desired["includeTargets"], observed["includeTargets"], HOW):
         current = configuration.get("includeTargets") or []
         have = {str(t.get("id", "")).casefold(): t for t in current}
         body["includeTargets"] = [have.get(t.casefold(), _target(t)) for t in wanted.targets]

@@ -17,6 +17,7 @@ Graph's v1.0 pages mark this API unavailable in the China (21Vianet) cloud, so t
 the public and US Government clouds only.
 https://learn.microsoft.com/graph/api/resources/authenticationmethodspolicy
 https://learn.microsoft.com/graph/api/authenticationmethodspolicy-update
+(docs/decisions.md#authentication-methods-standard)
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ without a SharePoint Online plan has no SharePoint settings: elsewhere the job i
 `not_applicable`.
 https://learn.microsoft.com/graph/api/resources/sharepointsettings
 https://learn.microsoft.com/graph/api/sharepointsettings-update
+(docs/decisions.md#sharepoint-sharing-baseline)
 """
 
 from __future__ import annotations

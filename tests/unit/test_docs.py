@@ -63,6 +63,8 @@ DECISION_ANCHORS = (
     "compliance-store",
     "applicability",
     "object-refs",
+    "authentication-methods-standard",
+    "sharepoint-sharing-baseline",
 )
 #: Background notes that live outside the repository: nothing in it may point at them (spelt in
 #: two parts so that this file does not name them either).

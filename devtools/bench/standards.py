@@ -23,6 +23,8 @@ from devtools.fakecloud.server import FakeCloud
 STANDARDS: dict[str, dict[str, Any]] = {
     "tenant-baseline": {},
     "ensure-group": {"mail_nickname": "helpdesk", "display_name": "Helpdesk"},
+    "authentication-methods": {},
+    "sharepoint-sharing": {},
 }
 
 

@@ -11,9 +11,10 @@ Contract with the server (devtools/fakecloud/server.py):
   `ctx.writes` (writes.py: duplicate writes).
 
 Modules: app (aiohttp face), pipeline (auth, faults, routing), batch ($batch), routes_users /
-routes_groups / routes_policy (handlers), query + filter_parser + filter_eval + schema (OData),
-directory + model + policy + seed (data), writes (applied writes per object), auth, errors,
-call, context, payload, router.
+routes_groups / routes_policy / routes_licences / routes_auth_methods / routes_sharepoint
+(handlers), query + filter_parser + filter_eval + schema (OData), directory + model + policy +
+auth_methods + sharepoint + licences + seed (data), writes (applied writes per object), auth,
+errors, call, context, payload, router.
 """
 
 from __future__ import annotations

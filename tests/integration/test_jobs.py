@@ -673,8 +673,8 @@ async def test_fifty_tenants_on_one_pool_all_converge_with_one_token_each(
     for r in results:
         requests_per_job[r.job].add(r.graph_requests)
     assert requests_per_job == {
-        "guest-cleanup": {2},  # list the guests, one $batch
+        "guest-cleanup": {3},  # the licences (Entra ID P1?), list the guests, one $batch
         "ensure-group": {5},  # find, resolve the UPNs, re-read before creating, create, $batch
         "tenant-baseline": {2},  # read the policy, one PATCH
     }
-    assert counters["graph.requests"] == 50 * (2 + 5 + 2)
+    assert counters["graph.requests"] == 50 * (3 + 5 + 2)

@@ -310,7 +310,13 @@ async def test_jobs_endpoint_lists_each_job_with_its_params_schema(stack: Stack)
 
     assert response.status_code == 200
     jobs = {job["name"]: job for job in response.json()["jobs"]}
-    assert set(jobs) == {"guest-cleanup", "ensure-group", "tenant-baseline"}
+    assert set(jobs) == {
+        "guest-cleanup",
+        "ensure-group",
+        "tenant-baseline",
+        "authentication-methods",
+        "sharepoint-sharing",
+    }
     assert jobs["tenant-baseline"]["permissions"] == ["Policy.ReadWrite.Authorization"]
     for job in jobs.values():
         assert job["description"]

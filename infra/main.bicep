@@ -38,6 +38,8 @@ param location string
   'tenant-baseline'
   'conditional-access-baseline'
   'security-defaults'
+  'authentication-methods'
+  'sharepoint-sharing'
 ])
 param jobs array = [
   'guest-cleanup'
@@ -45,6 +47,8 @@ param jobs array = [
   'tenant-baseline'
   'conditional-access-baseline'
   'security-defaults'
+  'authentication-methods'
+  'sharepoint-sharing'
 ]
 
 @description('NCRONTAB (six fields, UTC) of the scheduled run; the default is daily at 02:00.')
@@ -151,6 +155,13 @@ var jobPermissions = {
     'Policy.ReadWrite.SecurityDefaults'
     'LicenseAssignment.Read.All'
   ]
+  'authentication-methods': [
+    'Policy.ReadWrite.AuthenticationMethod'
+  ]
+  'sharepoint-sharing': [
+    'SharePointTenantSettings.ReadWrite.All'
+    'LicenseAssignment.Read.All'
+  ]
 }
 var graphAppRoles = {
   'User.ReadWrite.All': '741f803b-c850-494e-b5df-cde7c675a1ca'
@@ -163,6 +174,8 @@ var graphAppRoles = {
   'Policy.Read.All': '246dd0d5-5bd0-4def-940b-0421030a5b68'
   'Policy.ReadWrite.ConditionalAccess': '01c0a623-fc9b-48e9-b794-0756f8e8f067'
   'Policy.ReadWrite.SecurityDefaults': '1c6e93a6-28e2-4cbb-9f64-1a46a821124d'
+  'Policy.ReadWrite.AuthenticationMethod': '29c18626-4985-4dcd-85c0-193eef327366'
+  'SharePointTenantSettings.ReadWrite.All': '19b94e34-907c-4f43-bde9-38b1909ed408'
 }
 var permissionOrder = [
   'User.ReadWrite.All'
@@ -175,6 +188,8 @@ var permissionOrder = [
   'Policy.Read.All'
   'Policy.ReadWrite.ConditionalAccess'
   'Policy.ReadWrite.SecurityDefaults'
+  'Policy.ReadWrite.AuthenticationMethod'
+  'SharePointTenantSettings.ReadWrite.All'
 ]
 var permissionsPerJob = [for job in jobs: jobPermissions[job]]
 var requestedPermissions = flatten(permissionsPerJob)

@@ -7,6 +7,8 @@ registration was deployed for (infra/main.bicep `jobs`):
     User.Read.All, User.ReadWrite.All, Directory.*  ->  GET /users?$top=1&$select=id
     Policy.Read.All, Policy.ReadWrite.Authorization ->  GET /policies/authorizationPolicy
     Group.*, GroupMember.*, Directory.*             ->  GET /groups?$top=1&$select=id
+    Policy.*AuthenticationMethod                    ->  GET /policies/authenticationMethodsPolicy
+    LicenseAssignment.Read.All, Organization.*      ->  GET /subscribedSkus
 
 The token's `roles` claim is read without verification (Entra signed the token for Graph, not
 for this app) and only to choose the read and to report, per job, permissions the tenant has
@@ -73,6 +75,20 @@ PROBES = (
             }
         ),
         lambda s: s.list_groups(select=["id"], top=1),
+    ),
+    Probe(
+        "GET /policies/authenticationMethodsPolicy",
+        frozenset({"Policy.Read.AuthenticationMethod", "Policy.ReadWrite.AuthenticationMethod"}),
+        lambda s: s.request("GET", "/policies/authenticationMethodsPolicy"),
+    ),
+    # sharepoint-sharing's own read would fail in a tenant without SharePoint: its licence
+    # permission gives the check a read every tenant answers
+    Probe(
+        "GET /subscribedSkus",
+        frozenset(
+            {"LicenseAssignment.Read.All", "Organization.Read.All", "Organization.ReadWrite.All"}
+        ),
+        lambda s: s.request("GET", "/subscribedSkus"),
     ),
 )
 

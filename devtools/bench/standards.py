@@ -26,6 +26,8 @@ STANDARDS: dict[str, dict[str, Any]] = {
     # no emergency accounts in the bench tenants: the plan reads the policies, notes the refusal
     "conditional-access-baseline": {},
     "security-defaults": {},
+    "authentication-methods": {},
+    "sharepoint-sharing": {},
 }
 
 

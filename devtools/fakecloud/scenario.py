@@ -34,6 +34,8 @@ DEMO_ROLES: tuple[str, ...] = (
     "LicenseAssignment.Read.All",
     "Policy.ReadWrite.ConditionalAccess",
     "Policy.ReadWrite.SecurityDefaults",
+    "Policy.ReadWrite.AuthenticationMethod",
+    "SharePointTenantSettings.ReadWrite.All",
 )
 #: The Graph application permissions the app registration requests: every built-in job's
 #: (infra/main.bicep jobPermissions). Admin consent grants these unless a test says otherwise.
@@ -48,6 +50,8 @@ APP_REQUIRED_ROLES: tuple[str, ...] = (
     "Policy.Read.All",
     "Policy.ReadWrite.ConditionalAccess",
     "Policy.ReadWrite.SecurityDefaults",
+    "Policy.ReadWrite.AuthenticationMethod",
+    "SharePointTenantSettings.ReadWrite.All",
 )
 _FAULT_FIELDS = (
     "service",

@@ -6,7 +6,8 @@ Two entries, one per shape of failure:
 - `error_from_graph_answer`: a Graph error answer, read from a whole response or a `$batch`
   sub-response alike.
 Graph's error codes decide, never its texts, except where Graph gives no code of its own
-(a duplicate member reference). https://learn.microsoft.com/graph/errors
+(a duplicate member reference; a tenant without SharePoint Online, which Graph answers
+400 `BadRequest` "Tenant does not have a SPO license."). https://learn.microsoft.com/graph/errors
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from shared.errors import (
 
 #: Graph answers a duplicate member reference with 400 Request_BadRequest and only this text.
 _ALREADY_EXISTS = "added object references already exist"
+#: Graph answers a SharePoint resource of a tenant without SharePoint Online with 400 and this.
+_NO_SHAREPOINT = "tenant does not have a spo license"
 #: Graph's codes when the tenant lacks the licence a feature needs: 403
 #: Authentication_RequestFromNonPremiumTenantOrB2CTenant (no Entra ID P1: signInActivity, a
 #: Conditional Access write; docs/decisions.md#conditional-access-without-p1), 400/403
@@ -68,6 +71,14 @@ def error_from_graph_answer(
                 "some features), so the job does not apply there. License the tenant for it "
                 "to apply; every run checks again."
             ),
+        )
+    if status == 400 and _NO_SHAREPOINT in message.casefold():
+        return NotLicensed(
+            text,
+            tenant_id=tenant_id,
+            code=code,
+            remediation="None needed: the tenant has no SharePoint Online plan, so no "
+            "SharePoint settings; a subscription with one makes the job apply.",
         )
     if status == 403 and code == PERMISSION_DENIED:
         return _permission_missing(text, code, tenant_id, permissions)

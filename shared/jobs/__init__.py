@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from shared.errors import XtenantError
+from shared.jobs.authentication_methods import AuthenticationMethods
 from shared.jobs.base import Change, ChangeOutcome, Finding, InvalidParams, Job, Known, Plan
 from shared.jobs.conditional_access import ConditionalAccessBaseline
 from shared.jobs.ensure_group import EnsureGroup
 from shared.jobs.guest_cleanup import GuestCleanup
 from shared.jobs.security_defaults import SecurityDefaults
+from shared.jobs.sharepoint_sharing import SharePointSharing
 from shared.jobs.tenant_baseline import TenantBaseline
 from shared.results import Mode
 
@@ -40,6 +42,8 @@ JOBS: dict[str, Job[Any]] = {
         TenantBaseline(),
         ConditionalAccessBaseline(),
         SecurityDefaults(),
+        AuthenticationMethods(),
+        SharePointSharing(),
     )
 }
 

@@ -22,6 +22,8 @@ ALL_ROLES = (
     "LicenseAssignment.Read.All",
     "Policy.ReadWrite.ConditionalAccess",
     "Policy.ReadWrite.SecurityDefaults",
+    "Policy.ReadWrite.AuthenticationMethod",
+    "SharePointTenantSettings.ReadWrite.All",
 )
 DOMAIN = "contoso.onmicrosoft.com"
 NICKNAME = "xtenant-helpdesk"

@@ -32,6 +32,8 @@ ROLES = [
     "Policy.Read.All",
     "Policy.ReadWrite.ConditionalAccess",
     "Policy.ReadWrite.SecurityDefaults",
+    "Policy.ReadWrite.AuthenticationMethod",
+    "SharePointTenantSettings.ReadWrite.All",
 ]
 GUESTS = {"generate": {"members": 2, "guests": 6, "stale_guests": 2, "seed": 7}}
 OPERATOR = "operator@contoso.example"

@@ -316,6 +316,8 @@ async def test_jobs_endpoint_lists_each_job_with_its_params_schema(stack: Stack)
         "tenant-baseline",
         "conditional-access-baseline",
         "security-defaults",
+        "authentication-methods",
+        "sharepoint-sharing",
     }
     assert jobs["tenant-baseline"]["permissions"] == ["Policy.ReadWrite.Authorization"]
     for job in jobs.values():

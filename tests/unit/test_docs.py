@@ -68,6 +68,8 @@ DECISION_ANCHORS = (
     "conditional-access-without-p1",
     "security-defaults-and-conditional-access",
     "emergency-access-accounts",
+    "authentication-methods-standard",
+    "sharepoint-sharing-baseline",
 )
 #: Background notes that live outside the repository: nothing in it may point at them (spelt in
 #: two parts so that this file does not name them either).

@@ -36,6 +36,8 @@ def test_every_job_declares_name_description_and_permissions() -> None:
         "tenant-baseline",
         "conditional-access-baseline",
         "security-defaults",
+        "authentication-methods",
+        "sharepoint-sharing",
     }
     for job in JOBS.values():
         assert job.description

@@ -77,6 +77,11 @@ def test_token_roles_are_read_from_the_payload_and_unreadable_tokens_give_none()
         (None, "GET /users?$top=1&$select=id"),
         (("Policy.ReadWrite.Authorization",), "GET /policies/authorizationPolicy"),
         (("GroupMember.ReadWrite.All",), "GET /groups?$top=1&$select=id"),
+        (("Policy.ReadWrite.AuthenticationMethod",), "GET /policies/authenticationMethodsPolicy"),
+        (
+            ("SharePointTenantSettings.ReadWrite.All", "LicenseAssignment.Read.All"),
+            "GET /subscribedSkus",
+        ),
     ],
 )
 def test_the_check_reads_what_the_granted_permissions_allow(
@@ -109,6 +114,11 @@ def test_missing_permissions_are_listed_per_job() -> None:
         "security-defaults": [
             "Policy.Read.All",
             "Policy.ReadWrite.SecurityDefaults",
+            "LicenseAssignment.Read.All",
+        ],
+        "authentication-methods": ["Policy.ReadWrite.AuthenticationMethod"],
+        "sharepoint-sharing": [
+            "SharePointTenantSettings.ReadWrite.All",
             "LicenseAssignment.Read.All",
         ],
     }

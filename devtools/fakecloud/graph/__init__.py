@@ -12,10 +12,10 @@ Contract with the server (devtools/fakecloud/server.py):
 
 Modules: app (aiohttp face), pipeline (auth, faults, routing), batch ($batch), routes_users /
 routes_groups / routes_policy / routes_licences / routes_conditional_access /
-routes_role_assignments (handlers), query + filter_parser + filter_eval + schema (OData),
-directory + model + policy + conditional_access + security_policies + role_assignments +
-licences + seed (data), writes (applied writes per object), auth, errors, call, context,
-payload, router.
+routes_role_assignments / routes_auth_methods / routes_sharepoint (handlers), query +
+filter_parser + filter_eval + schema (OData), directory + model + policy + conditional_access +
+security_policies + role_assignments + auth_methods + sharepoint + licences + seed (data),
+writes (applied writes per object), auth, errors, call, context, payload, router.
 """
 
 from __future__ import annotations

@@ -64,6 +64,16 @@ ROLE_ASSIGNMENT_READ = frozenset(
         "Directory.ReadWrite.All",
     }
 )
+#: /policies/authenticationMethodsPolicy and its configurations (least privileged first)
+AUTH_METHODS_READ = frozenset(
+    {"Policy.Read.AuthenticationMethod", "Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"}
+)
+AUTH_METHODS_WRITE = frozenset({"Policy.ReadWrite.AuthenticationMethod"})
+#: /admin/sharepoint/settings
+SHAREPOINT_READ = frozenset(
+    {"SharePointTenantSettings.Read.All", "SharePointTenantSettings.ReadWrite.All"}
+)
+SHAREPOINT_WRITE = frozenset({"SharePointTenantSettings.ReadWrite.All"})
 ANY = frozenset[str]()  # no permission needed (used by $batch itself)
 
 

@@ -1,4 +1,5 @@
-"""One tenant's directory: users, groups, policies, role assignments and licence flags.
+"""One tenant's directory: users, groups, policies, role assignments, SharePoint settings and
+licences.
 
 The server's asyncio loop mutates it while tests on another thread read it, so every access
 takes one lock and readers get frozen objects or copies. Listing order is ascending object id
@@ -21,8 +22,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from devtools.fakecloud.graph import licences
-from devtools.fakecloud.graph.errors import ALREADY_MEMBER, GraphError, not_found
+from devtools.fakecloud.graph import licences, sharepoint
+from devtools.fakecloud.graph.auth_methods import AuthMethodsState, find_method
+from devtools.fakecloud.graph.errors import ALREADY_MEMBER, GraphError, no_spo_licence, not_found
 from devtools.fakecloud.graph.model import Group, User
 from devtools.fakecloud.graph.policy import default_policy, merged_policy
 from devtools.fakecloud.graph.role_assignments import RoleAssignments
@@ -51,6 +53,8 @@ class TenantDirectory:
         self._groups: dict[str, Group] = {}
         self._group_ids: list[str] = []  # sorted
         self._policy = default_policy()
+        self._auth_methods = AuthMethodsState(graph_time())
+        self._sharepoint = sharepoint.default_settings()
         self._skus: tuple[str, ...] = licences.DEFAULT_SKUS
         #: Conditional Access policies and security defaults (security_policies.py)
         self.security = SecurityPolicies(self._lock, self._ensure_loaded)
@@ -215,6 +219,44 @@ class TenantDirectory:
             self._policy = merged_policy(self._policy, changes)
             return copy.deepcopy(self._policy)
 
+    def authentication_methods_policy(self) -> dict[str, Any]:
+        """The policy with its configurations inline, as GET answers it."""
+        with self._lock:
+            self._ensure_loaded()
+            return self._auth_methods.document()
+
+    def update_authentication_methods_policy(self, changes: Mapping[str, Any]) -> None:
+        """A validated partial update of the policy (auth_methods.merged_policy)."""
+        with self._lock:
+            self._ensure_loaded()
+            self._auth_methods.update_policy(changes, graph_time())
+
+    def update_authentication_method(self, method_id: str, changes: Mapping[str, Any]) -> None:
+        """A validated partial update of one method's configuration; 404 for an unknown id."""
+        method = find_method(method_id)
+        if method is None:
+            raise not_found(method_id)
+        with self._lock:
+            self._ensure_loaded()
+            self._auth_methods.update_method(method, changes, graph_time())
+
+    def sharepoint_settings(self) -> dict[str, Any]:
+        """The SharePoint settings; 400 without a SharePoint Online plan, as Graph answers."""
+        with self._lock:
+            self._require_sharepoint()
+            return copy.deepcopy(self._sharepoint)
+
+    def update_sharepoint_settings(self, changes: Mapping[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            self._require_sharepoint()
+            self._sharepoint = sharepoint.merged_settings(self._sharepoint, changes)
+            return copy.deepcopy(self._sharepoint)
+
+    def _require_sharepoint(self) -> None:
+        self._ensure_loaded()
+        if not self.has_plan(*licences.SHAREPOINT_PLANS):
+            raise no_spo_licence()
+
     @property
     def skus(self) -> tuple[str, ...]:
         """The tenant's subscriptions, by SKU part number (graph/licences.py)."""
@@ -248,3 +290,8 @@ def new_object_id() -> str:
 
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
+
+
+def graph_time() -> str:
+    """Now as Graph writes a DateTimeOffset it sets itself: seven fractional digits, Z."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")

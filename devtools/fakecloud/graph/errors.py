@@ -113,6 +113,12 @@ def no_premium_licence() -> GraphError:
     )
 
 
+def no_spo_licence() -> GraphError:
+    """A SharePoint resource in a tenant without a SharePoint Online plan (widely reported for
+    drives and sites, e.g. OneDrive/onedrive-api-docs issue #1773)."""
+    return bad_request("Tenant does not have a SPO license.")
+
+
 def invalid_token(message: str) -> GraphError:
     headers = {
         "WWW-Authenticate": 'Bearer realm="", authorization_uri='

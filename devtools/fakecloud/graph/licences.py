@@ -2,7 +2,8 @@
 
 A small catalogue of real SKUs (part numbers, SKU ids and service plan ids as Microsoft's
 "Product names and service plan identifiers for licensing" lists them), enough to give each
-scenario tenant a licence profile with or without Entra ID P1.
+scenario tenant a licence profile with or without Entra ID P1, and with or without SharePoint
+Online.
 https://learn.microsoft.com/graph/api/subscribedsku-list
 """
 
@@ -18,6 +19,8 @@ PLANS = {
     "SHAREPOINTSTANDARD": "c7699d2e-19aa-44de-8edf-1736da088ca1",
     "SHAREPOINTENTERPRISE": "5dbe027f-2339-4123-9542-606e4d348a72",
     "EXCHANGE_S_ENTERPRISE": "efb87545-963c-4e0d-99df-69c6916d9eb0",
+    "EXCHANGE_S_DESKLESS": "4a82b400-a79f-41a4-b4e2-e94f5787b113",
+    "SHAREPOINTDESKLESS": "902b47e5-dcb2-4fdc-858b-c63a90a2bdb9",
 }
 #: SKU part number -> (SKU id, service plans)
 SKUS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -34,12 +37,33 @@ SKUS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("AAD_PREMIUM", "AAD_PREMIUM_P2", "EXCHANGE_S_ENTERPRISE", "SHAREPOINTENTERPRISE"),
     ),
     "AAD_PREMIUM": ("078d2b04-f1bd-4111-bbd4-b4b1b354cef4", ("AAD_PREMIUM",)),
+    #: Exchange Online (Plan 1): mail without SharePoint
+    "EXCHANGESTANDARD": ("4b9405b0-7788-4568-add1-99614e613b69", ("EXCHANGE_S_STANDARD",)),
+    #: Microsoft 365 F3: SharePoint Kiosk for frontline workers
+    "SPE_F1": (
+        "66b55226-6b4f-492c-910c-a3b7a3c9d993",
+        ("AAD_PREMIUM", "EXCHANGE_S_DESKLESS", "SHAREPOINTDESKLESS"),
+    ),
 }
 #: what a scenario tenant has unless it says otherwise (Microsoft 365 Business Premium)
 DEFAULT_SKUS = ("SPB",)
 #: a tenant without Entra ID P1 (Microsoft 365 Business Basic)
 NO_P1_SKUS = ("O365_BUSINESS_ESSENTIALS",)
 P1_PLANS = frozenset({"AAD_PREMIUM", "AAD_PREMIUM_P2"})
+#: SharePoint Online service plans (commercial, education, government, kiosk): a tenant with
+#: none of them has no SharePoint tenant (shared.jobs.sharepoint_sharing lists the same)
+SHAREPOINT_PLANS = frozenset(
+    {
+        "SHAREPOINTSTANDARD",
+        "SHAREPOINTENTERPRISE",
+        "SHAREPOINTSTANDARD_EDU",
+        "SHAREPOINTENTERPRISE_EDU",
+        "SHAREPOINTSTANDARD_GOV",
+        "SHAREPOINTENTERPRISE_GOV",
+        "SHAREPOINTDESKLESS",
+        "SHAREPOINTDESKLESS_GOV",
+    }
+)
 
 
 def check_skus(part_numbers: Any) -> tuple[str, ...]:

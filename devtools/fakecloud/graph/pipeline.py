@@ -20,11 +20,13 @@ from typing import Any
 
 from devtools.fakecloud.faults import Fault
 from devtools.fakecloud.graph import (
+    routes_auth_methods,
     routes_conditional_access,
     routes_groups,
     routes_licences,
     routes_policy,
     routes_role_assignments,
+    routes_sharepoint,
     routes_users,
 )
 from devtools.fakecloud.graph.auth import Caller, bearer_token, verify_caller
@@ -47,6 +49,8 @@ ROUTES = (
     + routes_licences.ROUTES
     + routes_conditional_access.ROUTES
     + routes_role_assignments.ROUTES
+    + routes_auth_methods.ROUTES
+    + routes_sharepoint.ROUTES
 )
 _WRITE_METHODS = ("POST", "PATCH", "PUT")
 _FAULT_CODES = {

@@ -16,6 +16,14 @@ Keys (all optional):
                              `enabled` policy is refused, as Entra refuses it
   role_assignments           [{principal: userPrincipalName (domain optional) | object id,
                              roleDefinitionId: role template id, directoryScopeId?: "/"}]
+  authentication_methods     {policy?: partial authenticationMethodsPolicy (policyMigrationState,
+                             registrationEnforcement, reconfirmationInDays), methods?: {<method
+                             id, e.g. sms, fido2>: partial configuration (state, includeTargets,
+                             excludeTargets, the method's own settings)}}, merged over a new
+                             tenant's (graph/auth_methods.py), validated as a PATCH would be
+  sharepoint_settings        partial /admin/sharepoint/settings, merged over a new tenant's
+                             (graph/sharepoint.py); the tenant's skus must include a SharePoint
+                             Online plan
   users   [{userPrincipalName, displayName?, userType?, accountEnabled?, createdDateTime?,
             lastSignInDateTime?, lastNonInteractiveSignInDateTime?, mail?, mailNickname?,
             externalUserState?, id?}]   (no lastSignInDateTime = never signed in)
@@ -35,8 +43,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from devtools.fakecloud.graph import conditional_access, licences
-from devtools.fakecloud.graph.directory import TenantDirectory, utc_now
+from devtools.fakecloud.graph import auth_methods, conditional_access, licences, sharepoint
+from devtools.fakecloud.graph.directory import TenantDirectory, graph_time, utc_now
 from devtools.fakecloud.graph.errors import GraphError
 from devtools.fakecloud.graph.model import Group, SignInActivity, User, parse_datetime
 
@@ -49,6 +57,8 @@ _KEYS = {
     "conditional_access_policies",
     "security_defaults",
     "role_assignments",
+    "authentication_methods",
+    "sharepoint_settings",
     "users",
     "groups",
     "generate",
@@ -78,6 +88,7 @@ def directory_from_scenario(
     if "skus" in spec:
         licences.check_skus(spec["skus"])
     _check_security_keys(spec)
+    _check_settings(spec)
     frozen = dict(spec)
     return TenantDirectory(
         lambda directory: _load(directory, frozen), tenant_id=tenant_id, domain=spec.get("domain")
@@ -92,6 +103,10 @@ def _load(directory: TenantDirectory, spec: Mapping[str, Any]) -> None:
         directory.set_sign_in_licensed(bool(spec.get("sign_in_activity_licensed", True)))
     if spec.get("authorization_policy"):
         _apply_policy(directory, spec["authorization_policy"])
+    if spec.get("authentication_methods"):
+        _apply_auth_methods(directory, spec["authentication_methods"])
+    if spec.get("sharepoint_settings"):
+        directory.update_sharepoint_settings(spec["sharepoint_settings"])
     for entry in spec.get("users") or []:
         directory.add_user(_explicit_user(entry, directory.domain, as_of))
     if spec.get("generate"):
@@ -144,6 +159,26 @@ def _apply_policy(directory: TenantDirectory, policy: Mapping[str, Any]) -> None
         directory.update_authorization_policy(policy)
     except GraphError as error:
         raise ValueError(f"authorization_policy: {error.message}") from error
+
+
+def _check_settings(spec: Mapping[str, Any]) -> None:
+    """The settings keys as Graph would take them, found wrong now rather than at first use."""
+    if spec.get("authentication_methods"):
+        probe = auth_methods.AuthMethodsState(graph_time())
+        auth_methods.apply_scenario(probe, spec["authentication_methods"], graph_time())
+    if spec.get("sharepoint_settings"):
+        sharepoint.check_scenario(spec["sharepoint_settings"])
+        licensed = spec.get("sign_in_activity_licensed", True)
+        default = licences.DEFAULT_SKUS if licensed else licences.NO_P1_SKUS
+        skus = spec.get("skus", default)
+        if licences.plans_of(tuple(skus)).isdisjoint(licences.SHAREPOINT_PLANS):
+            raise ValueError("sharepoint_settings: the tenant's skus have no SharePoint plan")
+
+
+def _apply_auth_methods(directory: TenantDirectory, spec: Mapping[str, Any]) -> None:
+    directory.update_authentication_methods_policy(spec.get("policy") or {})
+    for method_id, changes in (spec.get("methods") or {}).items():
+        directory.update_authentication_method(method_id, changes)
 
 
 def _explicit_user(entry: Mapping[str, Any], domain: str, as_of: datetime) -> User:

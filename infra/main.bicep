@@ -40,6 +40,7 @@ param location string
   'security-defaults'
   'authentication-methods'
   'sharepoint-sharing'
+  'emergency-access-check'
 ])
 param jobs array = [
   'guest-cleanup'
@@ -49,6 +50,7 @@ param jobs array = [
   'security-defaults'
   'authentication-methods'
   'sharepoint-sharing'
+  'emergency-access-check'
 ]
 
 @description('NCRONTAB (six fields, UTC) of the scheduled run; the default is daily at 02:00.')
@@ -162,6 +164,14 @@ var jobPermissions = {
     'SharePointTenantSettings.ReadWrite.All'
     'LicenseAssignment.Read.All'
   ]
+  'emergency-access-check': [
+    'User.Read.All'
+    'GroupMember.Read.All'
+    'RoleManagement.Read.Directory'
+    'Policy.Read.All'
+    'AuditLog.Read.All'
+    'LicenseAssignment.Read.All'
+  ]
 }
 var graphAppRoles = {
   'User.ReadWrite.All': '741f803b-c850-494e-b5df-cde7c675a1ca'
@@ -176,6 +186,8 @@ var graphAppRoles = {
   'Policy.ReadWrite.SecurityDefaults': '1c6e93a6-28e2-4cbb-9f64-1a46a821124d'
   'Policy.ReadWrite.AuthenticationMethod': '29c18626-4985-4dcd-85c0-193eef327366'
   'SharePointTenantSettings.ReadWrite.All': '19b94e34-907c-4f43-bde9-38b1909ed408'
+  'GroupMember.Read.All': '98830695-27a2-44f7-8c18-0c3ebc9698f6'
+  'RoleManagement.Read.Directory': '483bed4a-2ad3-4361-a73b-c83ccdbdc53c'
 }
 var permissionOrder = [
   'User.ReadWrite.All'
@@ -190,6 +202,8 @@ var permissionOrder = [
   'Policy.ReadWrite.SecurityDefaults'
   'Policy.ReadWrite.AuthenticationMethod'
   'SharePointTenantSettings.ReadWrite.All'
+  'GroupMember.Read.All'
+  'RoleManagement.Read.Directory'
 ]
 var permissionsPerJob = [for job in jobs: jobPermissions[job]]
 var requestedPermissions = flatten(permissionsPerJob)

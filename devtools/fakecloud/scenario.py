@@ -36,6 +36,8 @@ DEMO_ROLES: tuple[str, ...] = (
     "Policy.ReadWrite.SecurityDefaults",
     "Policy.ReadWrite.AuthenticationMethod",
     "SharePointTenantSettings.ReadWrite.All",
+    "GroupMember.Read.All",
+    "RoleManagement.Read.Directory",
 )
 #: The Graph application permissions the app registration requests: every built-in job's
 #: (infra/main.bicep jobPermissions). Admin consent grants these unless a test says otherwise.
@@ -52,6 +54,8 @@ APP_REQUIRED_ROLES: tuple[str, ...] = (
     "Policy.ReadWrite.SecurityDefaults",
     "Policy.ReadWrite.AuthenticationMethod",
     "SharePointTenantSettings.ReadWrite.All",
+    "GroupMember.Read.All",
+    "RoleManagement.Read.Directory",
 )
 _FAULT_FIELDS = (
     "service",

@@ -8,6 +8,7 @@ from shared.errors import XtenantError
 from shared.jobs.authentication_methods import AuthenticationMethods
 from shared.jobs.base import Change, ChangeOutcome, Finding, InvalidParams, Job, Known, Plan
 from shared.jobs.conditional_access import ConditionalAccessBaseline
+from shared.jobs.emergency_access import EmergencyAccessCheck
 from shared.jobs.ensure_group import EnsureGroup
 from shared.jobs.guest_cleanup import GuestCleanup
 from shared.jobs.security_defaults import SecurityDefaults
@@ -44,6 +45,7 @@ JOBS: dict[str, Job[Any]] = {
         SecurityDefaults(),
         AuthenticationMethods(),
         SharePointSharing(),
+        EmergencyAccessCheck(),
     )
 }
 

@@ -1,7 +1,9 @@
 """emergency-access-check: the tenant's emergency (break-glass) accounts are ready. Report only:
 it never writes, whatever the mode.
 
-For each account named (a UPN or an object id), four findings: it exists, it is enabled, it holds
+One finding says whether any account is named (an MSP that has not told xtenant its customer's
+break-glass accounts should hear it). For each account named (a UPN or an object id), four
+findings: it exists, it is enabled, it holds
 Global Administrator (an active role assignment at the directory scope), and every Conditional
 Access policy that is on (enabled or report-only) excludes it, directly or through an excluded
 group it belongs to. A fifth says when it last signed in, for information: an unused emergency
@@ -43,8 +45,8 @@ class EmergencyAccessParams(Params):
     accounts: tuple[Account, ...] = field(
         default=(),
         metadata=spec(
-            "The tenant's emergency (break-glass) accounts, by userPrincipalName or object id.",
-            min_length=1,
+            "The tenant's emergency (break-glass) accounts, by userPrincipalName or object id; "
+            "none named is itself a finding.",
             max_length=10,
         ),
     )
@@ -97,6 +99,8 @@ class EmergencyAccessCheck(Job[EmergencyAccessParams]):
         policies = [p for p in await ca_policies(session) if _is_on(p)] if p1 else []
         members = await _excluded_group_members(session, policies)
         plan = Plan(self.name, session.tenant_id)
+        named = list(params.accounts)
+        self.find(Finding("emergencyAccess.accountsNamed", True, bool(named), bool(named)), plan)
         for account in dict.fromkeys(params.accounts):
             seen = await _seen(session, account, p1, members)
             for finding in self._findings(seen, policies, params, p1):

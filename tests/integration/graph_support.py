@@ -24,6 +24,8 @@ ALL_ROLES = (
     "Policy.ReadWrite.SecurityDefaults",
     "Policy.ReadWrite.AuthenticationMethod",
     "SharePointTenantSettings.ReadWrite.All",
+    "GroupMember.Read.All",
+    "RoleManagement.Read.Directory",
 )
 DOMAIN = "contoso.onmicrosoft.com"
 NICKNAME = "xtenant-helpdesk"

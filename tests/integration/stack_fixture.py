@@ -34,6 +34,8 @@ ROLES = [
     "Policy.ReadWrite.SecurityDefaults",
     "Policy.ReadWrite.AuthenticationMethod",
     "SharePointTenantSettings.ReadWrite.All",
+    "GroupMember.Read.All",
+    "RoleManagement.Read.Directory",
 ]
 GUESTS = {"generate": {"members": 2, "guests": 6, "stale_guests": 2, "seed": 7}}
 OPERATOR = "operator@contoso.example"

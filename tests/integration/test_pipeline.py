@@ -318,6 +318,7 @@ async def test_jobs_endpoint_lists_each_job_with_its_params_schema(stack: Stack)
         "security-defaults",
         "authentication-methods",
         "sharepoint-sharing",
+        "emergency-access-check",
     }
     assert jobs["tenant-baseline"]["permissions"] == ["Policy.ReadWrite.Authorization"]
     for job in jobs.values():

@@ -38,6 +38,7 @@ def test_every_job_declares_name_description_and_permissions() -> None:
         "security-defaults",
         "authentication-methods",
         "sharepoint-sharing",
+        "emergency-access-check",
     }
     for job in JOBS.values():
         assert job.description

@@ -121,6 +121,12 @@ def test_missing_permissions_are_listed_per_job() -> None:
             "SharePointTenantSettings.ReadWrite.All",
             "LicenseAssignment.Read.All",
         ],
+        "emergency-access-check": [
+            "GroupMember.Read.All",
+            "RoleManagement.Read.Directory",
+            "Policy.Read.All",
+            "LicenseAssignment.Read.All",
+        ],
     }
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from devtools.azurite import Azurite, ensure_installed, free_ports, repo_root
+from devtools.demo_rollout import run_standards
 from devtools.devhost.host import DevHost
 from devtools.devhost.ledger import LedgerCounts
 from devtools.fakecloud import FakeCloud, load_scenario
@@ -332,6 +333,7 @@ async def run_demo(scenario: Scenario, cloud: FakeCloud, storage: str) -> int:
             apply_id = await scheduled_run(api, host)
             healthy = next(t for t in scenario.tenants if t.expect == "ok")
             wrong = await standards(api, host, cloud, healthy.tenant_id)
+            wrong += await run_standards(api, host, cloud, scenario)
             plan_rows = await rows_of(api, plan_ids)
             run = await api.call("GET", f"/api/runs/{apply_id}")
             refusal = await refused_call(host, cloud, scenario.tenants[0].tenant_id)

@@ -152,7 +152,8 @@ def finding_state(finding: Finding, accepted: Mapping[str, Any]) -> str:
     """compliant / drifted, or accepted while the live value is the accepted one."""
     if finding.setting not in accepted:
         return "compliant" if finding.compliant else "drifted"
-    return "accepted" if same(accepted[finding.setting], finding.observed) else "drifted"
+    held = same(accepted[finding.setting], finding.observed, finding.how)
+    return "accepted" if held else "drifted"
 
 
 def _record_plan(result: TenantResult, plan: Plan, accepted: Mapping[str, Any]) -> None:

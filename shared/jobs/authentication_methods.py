@@ -145,10 +145,10 @@ def method_finding(wanted: Wanted, configuration: dict[str, Any] | None) -> Find
     """One method: compliant when its state (and, to be on, its targets as a set, ids without
     case) is the wanted one; otherwise the PATCH that makes it so."""
     if configuration is None:
-        return Finding(wanted.setting, wanted.desired, None, False)
+        return Finding(wanted.setting, wanted.desired, None, False, how=HOW)
     observed = observed_method(configuration)
     if same(wanted.desired, observed, HOW):
-        return Finding(wanted.setting, wanted.desired, observed, True)
+        return Finding(wanted.setting, wanted.desired, observed, True, how=HOW)
     change = Change(
         target=wanted.setting,
         action="enable" if wanted.enabled else "disable",
@@ -159,7 +159,7 @@ def method_finding(wanted: Wanted, configuration: dict[str, Any] | None) -> Find
             "body": patch_body(wanted, configuration, observed),
         },
     )
-    return Finding(wanted.setting, wanted.desired, observed, False, (change,))
+    return Finding(wanted.setting, wanted.desired, observed, False, (change,), how=HOW)
 
 
 def patch_body(

@@ -19,6 +19,7 @@ from shared.errors import XtenantError
 from shared.graph import GraphSession
 from shared.jobs import params as job_params
 from shared.jobs.applicability import Prerequisite, TenantFacts
+from shared.jobs.compare import SET_LIKE, Comparison
 
 
 class InvalidParams(XtenantError, ValueError):
@@ -67,6 +68,8 @@ class Finding:
     #: the id of the tenant object the setting lives in (e.g. a policy xtenant created),
     #: remembered in the compliance store and handed back to the next plan (`refs`)
     ref: str | None = None
+    #: how the setting compares (shared.jobs.compare), also against an accepted value
+    how: Comparison = field(default=SET_LIKE, compare=False, repr=False)
 
     def as_record(self) -> dict[str, Any]:
         record = {

@@ -125,7 +125,7 @@ def _finding(setting: Setting, current: Any) -> Finding:
     wanted = wanted_value(setting, current)
     how = _COMPARISON.get(setting.name, SET_LIKE)
     if same(wanted, current, how):
-        return Finding(_target(setting), setting.desired, current, compliant=True)
+        return Finding(_target(setting), setting.desired, current, compliant=True, how=how)
     change = Change(
         target=_target(setting),
         action="set",
@@ -133,7 +133,7 @@ def _finding(setting: Setting, current: Any) -> Finding:
         after=wanted,
         data={"path": setting.path},
     )
-    return Finding(_target(setting), setting.desired, current, False, (change,))
+    return Finding(_target(setting), setting.desired, current, False, (change,), how=how)
 
 
 def _target(setting: Setting) -> str:

@@ -77,3 +77,21 @@ def test_report_and_remediate_name_plan_and_apply() -> None:
     assert Mode.APPLY.allows(Mode.PLAN)
     assert Mode.PLAN.allows(Mode.PLAN)
     assert not Mode.PLAN.allows(Mode.APPLY)
+
+
+def test_an_accepted_value_is_compared_the_way_its_setting_is() -> None:
+    """Target lists name groups by `id`: an acceptance of one group's targets is drift when the
+    tenant targets another group (the default comparison would drop the ids as read-only)."""
+    from shared.jobs.base import Finding
+    from shared.jobs.compare import Comparison
+    from shared.runner import finding_state
+
+    targets = Comparison(read_only=frozenset())
+    accepted = {"fido2": [{"targetType": "group", "id": "group-a"}]}
+    elsewhere = [{"targetType": "group", "id": "group-b"}]
+    same_group = [{"id": "GROUP-A", "targetType": "group"}]
+
+    assert finding_state(Finding("fido2", [], elsewhere, False, how=targets), accepted) == "drifted"
+    assert finding_state(Finding("fido2", [], same_group, False, how=targets), accepted) == (
+        "accepted"
+    )

@@ -19,6 +19,8 @@ from shared.claims import Claims
 from shared.compliance import TABLE as COMPLIANCE_TABLE
 from shared.compliance import ComplianceStore
 from shared.consent_states import ConsentStates
+from shared.console.sessions import TABLE as CONSOLE_TABLE
+from shared.console.sessions import SessionStore
 from shared.graph import GraphPool
 from shared.idempotency import IdempotencyKeys
 from shared.identity import TenantCredentialCache
@@ -57,6 +59,8 @@ class Services:
     compliance: ComplianceStore
     #: whether "the app is disabled" comes from the home tenant (app-wide) or one tenant
     home_check: HomeCheck
+    #: the operator console's sessions and pending sign-ins (shared/console)
+    sessions: SessionStore
     #: each (run, tenant)'s licences, read once in this process (shared/jobs/applicability.py)
     licences: LicenceCache = field(default_factory=LicenceCache)
     _ready: bool = field(default=False, repr=False)
@@ -90,6 +94,7 @@ class Services:
             idempotency=IdempotencyKeys(runs_table),
             compliance=ComplianceStore(storage.table(COMPLIANCE_TABLE)),
             home_check=HomeCheck(lambda: _home_token(credentials, settings)),
+            sessions=SessionStore(storage.table(CONSOLE_TABLE)),
         )
 
     async def ready(self) -> Services:
@@ -101,6 +106,7 @@ class Services:
             await self.ledger.ensure_table()
             await self.audit.ensure_table()
             await self.compliance.ensure_table()
+            await self.sessions.ensure_table()
             with contextlib.suppress(ResourceExistsError):
                 await self.queue.create_queue()
             self._ready = True

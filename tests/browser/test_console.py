@@ -89,7 +89,9 @@ async def test_an_operator_starts_a_plan_run_watches_it_finish_and_reads_a_remed
     await shot(page, "tenants")
     await start_run(page, [healthy, broken], button="Start plan run")
 
-    await expect(page.locator("h1 + .status")).to_have_text("partially failed", timeout=RUN_TIMEOUT_MS)
+    await expect(page.locator("h1 + .status")).to_have_text(
+        "partially failed", timeout=RUN_TIMEOUT_MS
+    )
     await shot(page, "run")
     await page.get_by_role("link", name="Northwind").click()
     await expect(page.get_by_role("heading", name="Remediation")).to_be_visible()
@@ -157,7 +159,9 @@ async def test_the_sign_in_page_offers_the_home_tenants_operators(
     from playwright.async_api import Browser
 
     assert isinstance(chromium, Browser)
-    context = await chromium.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 600})
+    context = await chromium.new_context(
+        ignore_https_errors=True, viewport={"width": 1280, "height": 600}
+    )
     page = await context.new_page()
     await page.goto(f"{stack.host.http_base_url}{CONSOLE}/runs")
 

@@ -162,8 +162,9 @@ async def test_signing_out_ends_the_session(people: FakeCloud, stack: Stack) -> 
     assert urlsplit(after.headers["Location"]).path == f"{CONSOLE}/auth/signin"
 
 
+@pytest.mark.parametrize("deadline", ["idle_until", "expires_at"])
 async def test_an_idle_or_old_session_has_ended(
-    people: FakeCloud, stack: Stack, azurite: Azurite
+    people: FakeCloud, stack: Stack, azurite: Azurite, deadline: str
 ) -> None:
     from azure.data.tables.aio import TableClient
 
@@ -172,7 +173,7 @@ async def test_an_idle_or_old_session_has_ended(
         async with table:
             past = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
             async for entity in table.query_entities("PartitionKey eq 'session'"):
-                await table.update_entity(dict(entity) | {"idle_until": past})
+                await table.update_entity(dict(entity) | {deadline: past})
         after = await browser.get(f"{CONSOLE}/runs")
 
     assert after.status_code == 303

@@ -77,12 +77,14 @@ async def test_a_plan_run_started_in_the_console_shows_its_rows_and_a_failures_r
         row = await browser.get(f"{CONSOLE}/runs/{run_id}/rows/{broken}/{BASELINE}")
         listed = await browser.get(f"{CONSOLE}/runs")
 
-    assert form.status_code == 200 and "2 tenants picked" in form.text
+    assert form.status_code == 200
+    assert "2 tenants picked" in form.text
     assert started.status_code == 303
     assert "partially failed" in run.text
     assert "Re-run failed rows" in run.text
     assert "consent_missing" in run.text
-    assert row.status_code == 200 and "Remediation" in row.text
+    assert row.status_code == 200
+    assert "Remediation" in row.text
     assert run_id in listed.text
 
 
@@ -109,8 +111,10 @@ async def test_an_apply_over_several_tenants_waits_and_another_admin_approves_it
         await stack.host.drain(timeout_s=60)
         done = await approver.get(approved.headers["Location"])
 
-    assert "awaiting approval" in own.text and ">Approve<" not in own.text
-    assert own_approval.status_code == 403 and "four eyes" in own_approval.text
+    assert "awaiting approval" in own.text
+    assert ">Approve<" not in own.text
+    assert own_approval.status_code == 403
+    assert "four eyes" in own_approval.text
     assert ">Approve<" in waiting.text
     assert approved.status_code == 303
     assert "Approved: the run goes." in done.text
@@ -130,7 +134,11 @@ async def test_an_accepted_deviation_shows_in_the_matrix_after_the_next_evaluati
         accepted = await post(
             browser,
             f"/compliance/{tenant}/{BASELINE}/{INVITES}/accept",
-            {"value": '"everyone"', "reason": "the customer invites partners", "expires": "2099-01-01"},
+            {
+                "value": '"everyone"',
+                "reason": "the customer invites partners",
+                "expires": "2099-01-01",
+            },
             token=csrf(settings),
         )
         evaluated = await post(
@@ -151,7 +159,9 @@ async def test_an_accepted_deviation_shows_in_the_matrix_after_the_next_evaluati
     assert "accepted" in drift.text
 
 
-async def test_the_tenant_audit_and_onboarding_pages_render(people: FakeCloud, stack: Stack) -> None:
+async def test_the_tenant_audit_and_onboarding_pages_render(
+    people: FakeCloud, stack: Stack
+) -> None:
     tenant = new_tenant(people)
     await stack.register(tenant)
     async with signed_in(people, stack, OPERATOR) as browser:
@@ -161,7 +171,10 @@ async def test_the_tenant_audit_and_onboarding_pages_render(people: FakeCloud, s
         link = await post(browser, "/onboard", {"tenant": tenant, "name": "x"}, token=csrf(onboard))
         audit = await browser.get(f"{CONSOLE}/audit?tenant={tenant}")
 
-    assert page.status_code == 200 and "Check the connection" in page.text
-    assert checked.status_code == 200 and "Connection check: passed" in checked.text
-    assert link.status_code == 200 and "adminconsent" in link.text
+    assert page.status_code == 200
+    assert "Check the connection" in page.text
+    assert checked.status_code == 200
+    assert "Connection check: passed" in checked.text
+    assert link.status_code == 200
+    assert "adminconsent" in link.text
     assert f"{CONSOLE}/tenants/{tenant}/check" in audit.text

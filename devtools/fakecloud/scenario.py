@@ -96,6 +96,8 @@ class AppSpec:
     client_id: str
     display_name: str = "xtenant"
     federated_credentials: tuple[FederatedCredentialSpec, ...] = ()
+    #: web redirect URIs (the consent callback, the console's sign-in callback)
+    redirect_uris: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -318,13 +320,16 @@ def _read_tenant(r: _Reader, value: object, where: str) -> TenantSpec:
 
 def _read_app(r: _Reader, value: object) -> AppSpec:
     data = r.obj(value, "app")
-    r.unknown_keys(data, ("client_id", "display_name", "federated_credentials"), "app")
+    r.unknown_keys(
+        data, ("client_id", "display_name", "federated_credentials", "redirect_uris"), "app"
+    )
     return AppSpec(
         client_id=r.guid(data, "client_id", "app"),
         display_name=r.string(data, "display_name", "app", default="xtenant"),
         federated_credentials=_read_fics(
             r, data.get("federated_credentials", []), "app.federated_credentials"
         ),
+        redirect_uris=r.strings(data, "redirect_uris", "app", ()),
     )
 
 

@@ -141,6 +141,7 @@ class CloudState:
         )
         state._credentials = scenario.resolved_credentials(authority)
         state._operators = scenario.operators
+        state._redirect_uris = scenario.app.redirect_uris
         for spec in scenario.tenants:
             key = spec.tenant_id.lower()
             state._tenants[key] = TenantRecord(key, spec.name, spec.state, spec.roles)

@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 INFRA_VENV := .xtenant/infra-venv
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: demo test lint typecheck infra unit integration clean bench bench-scaling bench-big chaos
+.PHONY: demo test lint typecheck infra unit integration clean bench bench-scaling bench-big chaos \
+	chromium
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,7 +64,17 @@ typecheck: $(STAMP)
 infra: $(STAMP) $(INFRA_STAMP)
 	$(PY) -m devtools.infracheck --checkov $(INFRA_VENV)/bin/checkov
 
-test: lint typecheck infra
+# The console's browser tests (tests/browser) drive the system's Chromium, Debian's package,
+# installed here when missing (Playwright's own browser download is never used). If it cannot
+# be installed, those tests skip and say why.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	} || echo "chromium could not be installed: the browser tests (tests/browser) will skip"
+
+test: lint typecheck infra chromium
 	$(VENV)/bin/pytest
 
 clean:

@@ -326,3 +326,19 @@ def _page(page: onboarding.HtmlPage) -> func.HttpResponse:
 async def consent_callback(req: func.HttpRequest) -> func.HttpResponse:
     """Anonymous: Entra redirects the customer's administrator here (shared/onboarding.py)."""
     return _page(await onboarding.callback(await services(), dict(req.params)))
+
+
+# --- The operator console (shared/console): HTML pages for people, under /api/console ---------
+# Anonymous at the host, like the API: the console checks its own session cookie, the CSRF token
+# of every form and the operator's app roles on every call, then calls the same shared
+# functions as the API routes above. Its modules (Jinja2, MSAL) load with the first page.
+
+
+@app.route(route="console/{*path}", methods=["GET", "POST"])
+async def console(req: func.HttpRequest) -> func.HttpResponse:
+    from shared.console.app import serve
+
+    answer = await serve(built, req)
+    return func.HttpResponse(
+        answer.body, status_code=answer.status, headers=answer.headers, mimetype=answer.mimetype
+    )

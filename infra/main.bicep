@@ -284,6 +284,7 @@ module functionApp 'modules/functionapp.bicep' = {
 
 var publicUrl = 'https://${functionApp.outputs.defaultHostName}'
 var redirectUri = '${publicUrl}/api/consent/callback'
+var consoleRedirectUri = '${publicUrl}/api/console/auth/callback'
 
 module appRegistration 'modules/appregistration.bicep' = if (isPublicCloud) {
   name: 'appregistration'
@@ -294,6 +295,7 @@ module appRegistration 'modules/appregistration.bicep' = if (isPublicCloud) {
     managedIdentityPrincipalId: identity.outputs.principalId
     tokenExchangeAudience: cloud.tokenExchangeAudience
     redirectUri: redirectUri
+    consoleRedirectUri: consoleRedirectUri
     graphAppRoleIds: graphAppRoleIds
   }
 }

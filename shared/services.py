@@ -19,6 +19,8 @@ from shared.claims import Claims
 from shared.compliance import TABLE as COMPLIANCE_TABLE
 from shared.compliance import ComplianceStore
 from shared.consent_states import ConsentStates
+from shared.console.sessions import TABLE as CONSOLE_TABLE
+from shared.console.sessions import SessionStore
 from shared.graph import GraphPool
 from shared.groups import GroupStore
 from shared.idempotency import IdempotencyKeys
@@ -60,6 +62,8 @@ class Services:
     home_check: HomeCheck
     #: tenant groups, in the tenants table (shared/groups.py)
     groups: GroupStore
+    #: the operator console's sessions and pending sign-ins (shared/console)
+    sessions: SessionStore
     #: each (run, tenant)'s licences, read once in this process (shared/jobs/applicability.py)
     licences: LicenceCache = field(default_factory=LicenceCache)
     _ready: bool = field(default=False, repr=False)
@@ -94,6 +98,7 @@ class Services:
             compliance=ComplianceStore(storage.table(COMPLIANCE_TABLE)),
             home_check=HomeCheck(lambda: _home_token(credentials, settings)),
             groups=GroupStore(tenants_table, cloud=settings.cloud.value),
+            sessions=SessionStore(storage.table(CONSOLE_TABLE)),
         )
 
     async def ready(self) -> Services:
@@ -105,6 +110,7 @@ class Services:
             await self.ledger.ensure_table()
             await self.audit.ensure_table()
             await self.compliance.ensure_table()
+            await self.sessions.ensure_table()
             with contextlib.suppress(ResourceExistsError):
                 await self.queue.create_queue()
             self._ready = True

@@ -133,6 +133,32 @@ _CATALOGUE: dict[int, tuple[str, int, str]] = {
         "The app requested an unsupported grant type '{grant_type}'.",
     ),
     50027: ("invalid_request", 400, "JWT token is invalid or malformed."),
+    # The authorization code grant (devtools/fakecloud/signin.py).
+    70000: (
+        "invalid_grant",
+        400,
+        "The provided value for the 'code' parameter is not valid. The code has expired or is "
+        "not valid.",
+    ),
+    70008: (
+        "invalid_grant",
+        400,
+        "The provided authorization code or refresh token has expired due to inactivity. Send "
+        "a new interactive authorization request for this user and resource.",
+    ),
+    54005: ("invalid_grant", 400, "OAuth2 Authorization code was already redeemed."),
+    500112: (
+        "invalid_grant",
+        400,
+        "The reply address does not match the reply address provided when requesting the "
+        "authorization code.",
+    ),
+    501481: (
+        "invalid_grant",
+        400,
+        "The Code_Verifier does not match the code_challenge supplied in the authorization "
+        "request.",
+    ),
     50196: (
         "invalid_request",
         400,

@@ -23,6 +23,8 @@ separate fakecloud process see the same behaviour:
                                                  {"name", "roles", "kind"?: "user"|"app",
                                                   "flaw"?: one of operators.FLAWS, "claims"?}
     POST   /_fake/operator-keys/rotate          a new operator signing key; the old one goes
+    PUT    /_fake/operators                     who the console's sign-in page offers:
+                                                 [{"name": UPN, "roles": [...]}] (signin.py)
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ from devtools.fakecloud.operators import OperatorIssuer, OperatorKind
 from devtools.fakecloud.requestlog import RequestLog, RequestRecord
 from devtools.fakecloud.scenario import (
     FederatedCredentialSpec,
+    OperatorSpec,
     ScenarioError,
     fault_to_dict,
     read_fault,
     read_federated_credentials,
+    read_operators,
 )
 from devtools.fakecloud.state import CloudState, ConsentAnswer, TenantRecord
 
@@ -180,6 +184,13 @@ class Controller:
         """A new operator signing key replaces the old one; returns its kid."""
         return self._state.rotate_operator_keys().kid
 
+    def set_operators(self, operators: Iterable[OperatorSpec | Mapping[str, Any]]) -> None:
+        """Who the console's sign-in page offers, each with their app roles."""
+        given = list(operators)
+        parsed = [o for o in given if isinstance(o, OperatorSpec)]
+        parsed += read_operators([o for o in given if not isinstance(o, OperatorSpec)])
+        self._state.set_operators(parsed)
+
 
 def _consent_answer(data: Mapping[str, Any]) -> ConsentAnswer:
     unknown = set(data) - {"grant", "tenant_id", "roles", "description"}
@@ -295,6 +306,10 @@ def add_control_routes(app: web.Application, controller: Controller) -> None:
     async def rotate(request: web.Request) -> object:
         return {"kid": controller.rotate_operator_keys()}
 
+    async def operators(request: web.Request) -> object:
+        controller.set_operators(read_operators(await request.json()))
+        return {"ok": True}
+
     r.add_get(f"{p}/counters", _json_endpoint(counters))
     r.add_get(f"{p}/requests", _json_endpoint(requests))
     r.add_get(f"{p}/writes", _json_endpoint(writes))
@@ -309,3 +324,4 @@ def add_control_routes(app: web.Application, controller: Controller) -> None:
     r.add_post(f"{p}/app/certificates", _json_endpoint(certificate))
     r.add_post(f"{p}/operator-tokens", _json_endpoint(operator_token))
     r.add_post(f"{p}/operator-keys/rotate", _json_endpoint(rotate))
+    r.add_put(f"{p}/operators", _json_endpoint(operators))

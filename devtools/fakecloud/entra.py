@@ -14,7 +14,7 @@ keys are the fake's main key and the keys of operators' tokens (operators.py), w
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,8 +29,10 @@ from devtools.fakecloud.assertions import (
     unverified_claims,
 )
 from devtools.fakecloud.faults import Fault, FaultBook
+from devtools.fakecloud.operators import OperatorIssuer
 from devtools.fakecloud.requestlog import RequestLog
 from devtools.fakecloud.scenario import is_guid
+from devtools.fakecloud.signin import AuthorizationCodes, add_signin_routes, redeem
 from devtools.fakecloud.state import CloudState, TenantRecord, service_principal_id
 from devtools.fakecloud.tokens import SigningKey, standard_claims
 from devtools.fakecloud.wire import recording_middleware, send_retry_after, suffer
@@ -55,6 +57,14 @@ class EntraContext:
     log: RequestLog
     authority_url: str
     graph_url: str
+    #: codes the authorization endpoint issued for the console's sign-in (signin.py)
+    codes: AuthorizationCodes = field(default_factory=AuthorizationCodes)
+
+    @property
+    def operators(self) -> OperatorIssuer:
+        return OperatorIssuer(
+            self.authority_url, self.state.home_tenant_id, self.state.app_client_id
+        )
 
     def token_endpoint(self, tenant: str) -> str:
         return f"{self.authority_url}/{tenant}/oauth2/v2.0/token"
@@ -182,6 +192,8 @@ async def _token(ctx: EntraContext, request: web.Request) -> web.Response:
     )
     try:
         record = _known_tenant(ctx, tenant_id)
+        if form.get("grant_type") == "authorization_code":
+            return web.json_response(_redeemed(ctx, check, tenant_id, form))
         _check_request(ctx, tenant_id, form)
         method = authenticate(check, form)
         _check_scope(ctx, tenant_id, form["scope"])
@@ -189,6 +201,18 @@ async def _token(ctx: EntraContext, request: web.Request) -> web.Response:
     except Rejected as rejected:
         return _error_response(ctx, request, rejected.error)
     return web.json_response(_access_token(ctx, record, method))
+
+
+def _redeemed(
+    ctx: EntraContext, check: ClientCheck, tenant_id: str, form: Mapping[str, str]
+) -> dict[str, Any]:
+    """An operator's sign-in, completed: the client authenticates as for client credentials."""
+    if tenant_id != ctx.state.home_tenant_id:
+        raise Rejected(aadsts(90002, tenant=tenant_id))
+    if form.get("client_id", "").lower() != ctx.state.app_client_id:
+        raise Rejected(aadsts(700016, app_id=form.get("client_id"), tenant=tenant_id))
+    authenticate(check, form)
+    return redeem(ctx.state, ctx.codes, ctx.operators, form)
 
 
 def _tenant_exists(ctx: EntraContext, tenant: str) -> bool:
@@ -288,6 +312,8 @@ def _route(request: web.Request) -> tuple[str, str | None] | None:
         return "token", (tenant or "").lower()
     if request.path.endswith("/v2.0/adminconsent"):
         return "consent", (tenant or "").lower()
+    if request.path.endswith("/oauth2/v2.0/authorize"):
+        return "signin", (tenant or "").lower()
     if request.path.startswith("/_fake/"):
         return None
     return "discovery", tenant.lower() if tenant else None
@@ -302,4 +328,5 @@ def create_entra_app(ctx: EntraContext) -> web.Application:
     app = web.Application(middlewares=[recording_middleware(ctx.log, _route)])
     app.router.add_post("/{tenant}/oauth2/v2.0/token", token)
     _add_discovery_routes(ctx, app)
+    add_signin_routes(app, ctx.state, ctx.codes)
     return app

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class RequestRecord:
-    service: str  # "msi" | "token" | "graph" | "control" | "discovery"
+    service: str  # "msi" | "token" | "graph" | "control" | "discovery" | "signin"
     method: str
     path: str
     tenant_id: str | None

@@ -109,6 +109,8 @@ class AppSpec:
     client_id: str
     display_name: str = "xtenant"
     federated_credentials: tuple[FederatedCredentialSpec, ...] = ()
+    #: web redirect URIs (the consent callback, the console's sign-in callback)
+    redirect_uris: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -123,11 +125,21 @@ class TenantSpec:
 
 
 @dataclass(frozen=True)
+class OperatorSpec:
+    """A person in the home tenant who may sign in to the console, with their app roles."""
+
+    name: str
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Scenario:
     home_tenant_id: str
     managed_identity: ManagedIdentitySpec
     app: AppSpec
     tenants: tuple[TenantSpec, ...] = ()
+    #: who the sign-in page offers (devtools/fakecloud/signin.py)
+    operators: tuple[OperatorSpec, ...] = ()
 
     def resolved_credentials(self, authority: str) -> tuple[FederatedCredentialSpec, ...]:
         """The app's federated credentials with the placeholders filled in."""
@@ -321,14 +333,39 @@ def _read_tenant(r: _Reader, value: object, where: str) -> TenantSpec:
 
 def _read_app(r: _Reader, value: object) -> AppSpec:
     data = r.obj(value, "app")
-    r.unknown_keys(data, ("client_id", "display_name", "federated_credentials"), "app")
+    r.unknown_keys(
+        data, ("client_id", "display_name", "federated_credentials", "redirect_uris"), "app"
+    )
     return AppSpec(
         client_id=r.guid(data, "client_id", "app"),
         display_name=r.string(data, "display_name", "app", default="xtenant"),
         federated_credentials=_read_fics(
             r, data.get("federated_credentials", []), "app.federated_credentials"
         ),
+        redirect_uris=r.strings(data, "redirect_uris", "app", ()),
     )
+
+
+def read_operators(value: object, where: str = "operators") -> tuple[OperatorSpec, ...]:
+    """Parse a JSON list of operators, `[{"name": UPN, "roles": [...]}]` (scenario, control)."""
+    r = _Reader()
+    result = _read_operators(r, value, where)
+    if r.problems:
+        raise ScenarioError(r.problems)
+    return result
+
+
+def _read_operators(r: _Reader, value: object, where: str) -> tuple[OperatorSpec, ...]:
+    if not isinstance(value, list):
+        r.fail(where, "must be a list")
+        return ()
+    operators = []
+    for i, item in enumerate(value):
+        data = r.obj(item, f"{where}[{i}]")
+        r.unknown_keys(data, ("name", "roles"), f"{where}[{i}]")
+        name = r.string(data, "name", f"{where}[{i}]")
+        operators.append(OperatorSpec(name, r.strings(data, "roles", f"{where}[{i}]", ())))
+    return tuple(operators)
 
 
 def _check_unique_tenants(r: _Reader, tenants: Sequence[TenantSpec]) -> None:
@@ -344,7 +381,9 @@ def scenario_from_dict(data: object) -> Scenario:
     r = _Reader()
     top = r.obj(data, "scenario")
     r.unknown_keys(
-        top, ("home_tenant_id", "managed_identity", "app", "tenants", "description"), "scenario"
+        top,
+        ("home_tenant_id", "managed_identity", "app", "tenants", "operators", "description"),
+        "scenario",
     )
     mi = r.obj(top.get("managed_identity"), "managed_identity")
     tenants_raw = top.get("tenants", [])
@@ -361,6 +400,7 @@ def scenario_from_dict(data: object) -> Scenario:
         ),
         app=_read_app(r, top.get("app")),
         tenants=tenants,
+        operators=_read_operators(r, top.get("operators", []), "operators"),
     )
     if r.problems:
         raise ScenarioError(r.problems)

@@ -1,7 +1,8 @@
 """The fake cloud: Entra ID (login), Microsoft Graph and the managed identity endpoint.
 
 One process, three listeners on 127.0.0.1 with ports the OS picks:
-- login (HTTPS): the authority (token endpoint, discovery) and the control API under /_fake/;
+- login (HTTPS): the authority (token and authorization endpoints, discovery, admin consent)
+  and the control API under /_fake/;
 - graph (HTTPS): the Graph emulator from devtools.fakecloud.graph;
 - msi (plain HTTP, as the platform's local endpoint): IDENTITY_ENDPOINT.
 `app_env()` is the environment that points the xtenant app at it, CA bundle included. Clients
@@ -44,6 +45,7 @@ from devtools.fakecloud.requestlog import RequestLog, RequestRecord
 from devtools.fakecloud.scenario import (
     TOKEN_EXCHANGE_AUDIENCE,
     FederatedCredentialSpec,
+    OperatorSpec,
     Scenario,
 )
 from devtools.fakecloud.state import CloudState, ConsentAnswer, TenantRecord
@@ -444,6 +446,10 @@ class FakeCloud:
     def rotate_operator_keys(self) -> str:
         """Roll the home tenant's operator signing key (new kid published, old one removed)."""
         return self.controller.rotate_operator_keys()
+
+    def set_operators(self, operators: Iterable[OperatorSpec | Mapping[str, Any]]) -> None:
+        """Who may sign in to the console: `[{"name": UPN, "roles": [...]}]` (signin.py)."""
+        self.controller.set_operators(operators)
 
     def mint_assertion(self, **claim_overrides: Any) -> str:
         """An MI token for the exchange audience, signed by the fake's key; None drops a claim."""

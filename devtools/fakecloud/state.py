@@ -23,6 +23,7 @@ from devtools.fakecloud.scenario import (
     APP_REQUIRED_ROLES,
     TENANT_STATES,
     FederatedCredentialSpec,
+    OperatorSpec,
     Scenario,
     TenantStateName,
 )
@@ -99,6 +100,7 @@ class StateSnapshot:
     required_roles: tuple[str, ...]
     consent_answers: tuple[ConsentAnswer, ...]
     operator_keys: tuple[SigningKey, ...]
+    operators: tuple[OperatorSpec, ...]
 
 
 @dataclass
@@ -124,6 +126,8 @@ class CloudState:
     _consent_answers: list[ConsentAnswer] = field(default_factory=list)
     #: the home tenant's keys for operators' tokens (devtools/fakecloud/operators.py)
     _operator_keys: tuple[SigningKey, ...] = field(default_factory=lambda: (SigningKey(),))
+    #: who the console's sign-in page offers (devtools/fakecloud/signin.py)
+    _operators: tuple[OperatorSpec, ...] = ()
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @classmethod
@@ -136,6 +140,8 @@ class CloudState:
             app_display_name=scenario.app.display_name,
         )
         state._credentials = scenario.resolved_credentials(authority)
+        state._operators = scenario.operators
+        state._redirect_uris = scenario.app.redirect_uris
         for spec in scenario.tenants:
             key = spec.tenant_id.lower()
             state._tenants[key] = TenantRecord(key, spec.name, spec.state, spec.roles)
@@ -241,6 +247,15 @@ class CloudState:
             self._operator_keys = (key,)
         return key
 
+    def operators(self) -> tuple[OperatorSpec, ...]:
+        with self._lock:
+            return self._operators
+
+    def set_operators(self, operators: Iterable[OperatorSpec]) -> None:
+        """Who may sign in to the console (the home tenant's users with their app roles)."""
+        with self._lock:
+            self._operators = tuple(operators)
+
     def snapshot(self) -> StateSnapshot:
         """A copy of everything tests may change, for `restore` afterwards."""
         with self._lock:
@@ -255,6 +270,7 @@ class CloudState:
                 required_roles=self._required_roles,
                 consent_answers=tuple(self._consent_answers),
                 operator_keys=self._operator_keys,
+                operators=self._operators,
             )
 
     def restore(self, snapshot: StateSnapshot) -> None:
@@ -269,6 +285,7 @@ class CloudState:
             self._required_roles = snapshot.required_roles
             self._consent_answers = list(snapshot.consent_answers)
             self._operator_keys = snapshot.operator_keys
+            self._operators = snapshot.operators
 
 
 def service_principal_id(app_client_id: str, tenant_id: str) -> str:

@@ -8,6 +8,11 @@
 // an assignment on the service principal, which requires one; v2.0 tokens; a delegated scope the
 // Azure CLI is pre-authorized for, so `az account get-access-token --scope
 // api://<client id>/.default` works; and the Application ID URI api://<client id>.
+//
+// The operator console (shared/console) signs people in with this same registration as a
+// confidential client (authorization code with PKCE; its credential is the managed identity's
+// assertion, as for every tenant): its callback is the second web redirect URI, and the app is
+// pre-authorized for its own scope, so operators see no consent prompt.
 
 extension microsoftGraphV1
 
@@ -25,6 +30,9 @@ param tokenExchangeAudience string
 
 @description('https://<function app host>/api/consent/callback: where admin consent answers.')
 param redirectUri string
+
+@description('https://<function app host>/api/console/auth/callback: where operators\' console sign-in answers.')
+param consoleRedirectUri string
 
 @description('Microsoft Graph application permissions (app role ids) the app asks every tenant for.')
 param graphAppRoleIds array
@@ -95,6 +103,7 @@ resource app 'Microsoft.Graph/applications@v1.0' = {
   web: {
     redirectUris: [
       redirectUri
+      consoleRedirectUri
     ]
   }
   requiredResourceAccess: [
@@ -132,6 +141,12 @@ resource operatorApiAccess 'Microsoft.Graph/applications@v1.0' = {
     preAuthorizedApplications: [
       {
         appId: azureCliAppId
+        delegatedPermissionIds: [
+          operatorScopeId
+        ]
+      }
+      {
+        appId: app.appId
         delegatedPermissionIds: [
           operatorScopeId
         ]

@@ -106,7 +106,9 @@ required_resource_access() {
 # The app by display name: created once, updated on every later run.
 ensure_app() {
   local options=(--sign-in-audience AzureADMultipleOrgs)
-  [[ -z "$redirect_uri" ]] || options+=(--web-redirect-uris "$redirect_uri")
+  # the consent callback, and beside it the console's sign-in callback (shared/console)
+  [[ -z "$redirect_uri" ]] ||
+    options+=(--web-redirect-uris "$redirect_uri" "${redirect_uri%/api/consent/callback}/api/console/auth/callback")
   [[ -z "$graph_roles" ]] || options+=(--required-resource-accesses "$(required_resource_access)")
   app_id="$(az ad app list --display-name "$app_name" --query "[0].appId" -o tsv)"
   if [[ -z "$app_id" ]]; then
@@ -134,7 +136,8 @@ operator_api() {
   local scope="{\"id\":\"$OPERATOR_SCOPE_ID\",\"value\":\"user_impersonation\",\"type\":\"Admin\",\"isEnabled\":true,\"adminConsentDisplayName\":\"Call the xtenant API\",\"adminConsentDescription\":\"Call the xtenant API as the signed-in operator.\"}"
   local api="\"requestedAccessTokenVersion\":2,\"oauth2PermissionScopes\":[$scope]"
   if [[ -n "$preauthorized" ]]; then
-    api+=",\"preAuthorizedApplications\":[{\"appId\":\"$AZURE_CLI_APP_ID\",\"delegatedPermissionIds\":[\"$OPERATOR_SCOPE_ID\"]}]"
+    # the Azure CLI, and the app itself (the console's sign-in): no consent prompt
+    api+=",\"preAuthorizedApplications\":[{\"appId\":\"$AZURE_CLI_APP_ID\",\"delegatedPermissionIds\":[\"$OPERATOR_SCOPE_ID\"]},{\"appId\":\"$app_id\",\"delegatedPermissionIds\":[\"$OPERATOR_SCOPE_ID\"]}]"
   fi
   echo "{$api}"
 }

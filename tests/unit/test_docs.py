@@ -30,6 +30,7 @@ GUIDES = (
     "troubleshooting.md",
     "operations.md",
     "security.md",
+    "console.md",
 )
 DECISIONS = DOCS / "decisions.md"
 #: The sections of docs/decisions.md, by anchor: code cites them as `docs/decisions.md#<anchor>`.
@@ -70,6 +71,7 @@ DECISION_ANCHORS = (
     "emergency-access-accounts",
     "authentication-methods-standard",
     "sharepoint-sharing-baseline",
+    "console-sign-in",
 )
 #: Background notes that live outside the repository: nothing in it may point at them (spelt in
 #: two parts so that this file does not name them either).

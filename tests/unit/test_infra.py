@@ -20,6 +20,7 @@ from devtools import infracheck
 from shared import ledger, messages, tenants
 from shared.auth import audit
 from shared.auth.roles import Role
+from shared.console.signin import CALLBACK_PATH
 from shared.jobs import JOBS
 from shared.settings import CLOUDS, AuthMode, Cloud, Settings, SettingsError
 from shared.storage import storage_config
@@ -215,7 +216,7 @@ def test_the_app_registration_is_multi_tenant_with_the_managed_identity_as_its_c
     credential = resources["app__managedIdentityCredential"]["config"]
 
     assert app["signInAudience"] == "AzureADMultipleOrgs"
-    assert app["web"]["redirectUris"] == ["redirectUri"]
+    assert app["web"]["redirectUris"] == ["redirectUri", "consoleRedirectUri"]
     assert app["requiredResourceAccess"][0]["resourceAppId"] == "microsoftGraphAppId"
     assert (
         credential["issuer"]
@@ -272,8 +273,16 @@ def test_operators_get_v2_tokens_through_the_azure_cli_for_api_client_id() -> No
     }
     assert access["identifierUris"] == ["api://${app.appId}"]
     assert extra["arg_1"] == "operatorApi"
+    own_app_id = {
+        "operator": {
+            "type": "property_accessor",
+            "operands": {"operand_1": "app", "operand_2": "appId"},
+        }
+    }
     assert extra["arg_2"]["preAuthorizedApplications"] == [
-        {"appId": "azureCliAppId", "delegatedPermissionIds": ["operatorScopeId"]}
+        {"appId": "azureCliAppId", "delegatedPermissionIds": ["operatorScopeId"]},
+        # the console signs operators in with the app itself (shared/console/signin.py)
+        {"appId": own_app_id, "delegatedPermissionIds": ["operatorScopeId"]},
     ]
     assert variables["azureCliAppId"]["value"] == "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 
@@ -289,6 +298,14 @@ def test_the_redirect_uri_is_the_apps_consent_callback_route() -> None:
 
     assert main_variable("redirectUri").endswith("/api/consent/callback")
     assert "consent/callback" in routes
+
+
+def test_the_second_redirect_uri_is_the_consoles_sign_in_callback() -> None:
+    routes = {m.group(1) for b in function_json() if (m := re.search(r'"route": "([^"]+)"', b))}
+
+    assert main_variable("consoleRedirectUri") == f"${{publicUrl}}{CALLBACK_PATH}"
+    assert CALLBACK_PATH == "/api/console/auth/callback"
+    assert "console/{*path}" in routes
 
 
 def test_the_checkov_baseline_gives_a_reason_for_every_skipped_check() -> None:
@@ -470,6 +487,8 @@ def test_the_national_cloud_script_sets_up_the_operators_api_as_the_bicep_does(
     assert '"preAuthorizedApplications"' not in patches[0]
     assert (
         '"preAuthorizedApplications":[{"appId":"04b07795-8ddb-461a-bbee-02f9e1bf7b46",'
+        f'"delegatedPermissionIds":["{scope_id}"]}},'
+        '{"appId":"44444444-4444-4444-4444-444444444444",'
         f'"delegatedPermissionIds":["{scope_id}"]}}]' in patches[1]
     )
 

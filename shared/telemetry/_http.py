@@ -69,11 +69,15 @@ def graph_request(method: str, url: str, *, tenant_id: str, resend: int) -> Iter
     Its failure is written by `GraphCall.failed`, with the answer's status, which the
     exception's class would not tell.
     """
-    attributes = {**http_attributes(method, url), TENANT_ID: tenant_id}
-    if resend:
-        attributes[RESEND_COUNT] = resend
-    name = f"{attributes[HTTP_METHOD]} {attributes[URL_TEMPLATE]}"
-    with span(name, kind=SpanKind.CLIENT, attributes=attributes, passes=(Exception,)) as opened:
+    with span(
+        method, kind=SpanKind.CLIENT, attributes={TENANT_ID: tenant_id}, passes=(Exception,)
+    ) as opened:
+        if opened.is_recording():  # telemetry off: no URL parsed for nothing
+            attributes = http_attributes(method, url)
+            if resend:
+                attributes[RESEND_COUNT] = resend
+            opened.set_attributes(attributes)
+            opened.update_name(f"{attributes[HTTP_METHOD]} {attributes[URL_TEMPLATE]}")
         token = _GRAPH_CALL.set(opened)
         try:
             yield GraphCall(opened)

@@ -64,6 +64,7 @@ DECISION_ANCHORS = (
     "applicability",
     "object-refs",
     "rollout",
+    "telemetry",
 )
 #: Background notes that live outside the repository: nothing in it may point at them (spelt in
 #: two parts so that this file does not name them either).

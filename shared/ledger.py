@@ -357,6 +357,7 @@ class Ledger:
                 **_error_fields(error),
             }
         )
+        telemetry.message_rejected(error)
 
     async def _merge(self, run_id: str, tenant_id: str, job: str, fields: dict[str, Any]) -> None:
         from azure.data.tables import UpdateMode

@@ -118,6 +118,15 @@ def row_ended(job: str, status: str, error: XtenantError | None = None) -> None:
         handle.end_row(status, error.error_class if error is not None else None)
 
 
+def message_rejected(error: XtenantError) -> None:
+    """The delivery's message was kept apart, unacted on (forged, tampered, for a held row)."""
+    handle = _JOB.get()
+    if handle is not None:
+        handle.ended = True
+        handle.span.set_attribute(STATUS, "rejected")
+        handle.span.set_attribute(ERROR_CLASS, error.error_class)
+
+
 def poison_message() -> None:
     """The poison queue delivered a message (one that kept failing)."""
     current().poison_messages.add(1)

@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode
 
 from shared import telemetry
+from shared.claims import RejectedMessage
 from shared.errors import TenantNotOnboarded, TransientError
 from shared.messages import TenantJobMessage
 from shared.results import Mode, Status
@@ -297,3 +298,16 @@ def test_a_run_fanout_says_how_many_rows_and_messages_and_fails_when_some_were_n
         "xtenant.not_queued": 1,
     }
     assert span.status.status_code is StatusCode.ERROR
+
+
+def test_a_rejected_message_says_so_with_its_error_class(recorded: Recorded) -> None:
+    rejected = RejectedMessage("its run recorded no such row", tenant_id=TENANT)
+
+    with telemetry.tenant_job(ROW, retry_later=HandedBack) as span:
+        telemetry.message_rejected(rejected)
+        span.returned(Status.FAILED.value)
+
+    [job] = recorded.named("tenant_job")
+    assert (job.attributes or {})["xtenant.status"] == "rejected"
+    assert (job.attributes or {})["xtenant.error_class"] == "rejected_message"
+    assert job.status.status_code is StatusCode.UNSET

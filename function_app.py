@@ -27,6 +27,7 @@ from shared import (
     pipeline,
     run_actions,
     sweeper,
+    telemetry,
     tenant_api,
     worker,
 )
@@ -36,6 +37,9 @@ from shared.services import Services
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 logcontext.install()
+# Spans and metrics to Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING is set,
+# before any trigger runs (shared/telemetry; off, it costs nothing).
+telemetry.configure()
 log = logging.getLogger("xtenant")
 # azure-identity logs every refused token request with Entra's whole answer; the ledger row and
 # the worker's own line report the same failure once, typed, with its remediation.

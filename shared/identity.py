@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
 from azure.core.credentials_async import AsyncTokenCredential
 
+from shared import telemetry
 from shared.errors import (
     AssertionExpired,
     ManagedIdentityUnavailable,
@@ -95,7 +96,8 @@ class ManagedIdentityAssertion:
         if self._credential is None:
             self._credential = self._factory()
         try:
-            token = await self._credential.get_token(self._scope)
+            with telemetry.managed_identity_token():
+                token = await self._credential.get_token(self._scope)
         except Exception as exc:
             raise ManagedIdentityUnavailable(
                 f"managed identity token failed: {str(exc).splitlines()[0][:300]}",
@@ -272,7 +274,9 @@ class TenantCredentialCache:
 
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=self._ssl, limit=100)
-            self._session = aiohttp.ClientSession(connector=connector)
+            self._session = aiohttp.ClientSession(
+                connector=connector, trace_configs=[telemetry.token_trace_config()]
+            )
         return AioHttpTransport(session=self._session, session_owner=False)
 
     def _build(self, tenant_id: str) -> _ClosableCredential:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from shared import telemetry
 from shared.errors import XtenantError
 from shared.results import Mode, RunOrigin, Status, TenantResult
 from shared.stored import MAX_TEXT, to_text
@@ -199,6 +200,7 @@ class Ledger:
                 **_error_fields(result.error),
             },
         )
+        telemetry.row_ended(result.job, result.status.value, result.error)
 
     async def will_retry(
         self,
@@ -239,6 +241,7 @@ class Ledger:
         """End a row that did not run to completion, with the reason."""
         fields = {"status": status.value, "finished_at": _now(), **_error_fields(error)}
         await self._merge(run_id, tenant_id, job, fields | {"running_until": ""})
+        telemetry.row_ended(job, status.value, error)
 
     async def cancel_queued(
         self, run_id: str, why: str, *, error_class: str = "cancelled"
@@ -253,7 +256,7 @@ class Ledger:
         query = self.table.query_entities(
             "PartitionKey eq @run and ( status eq @queued or status eq @held )",
             parameters={"run": run_id, "queued": Status.QUEUED.value, "held": Status.HELD.value},
-            select=["PartitionKey", "RowKey", "status"],
+            select=["PartitionKey", "RowKey", "status", "job"],
         )
         rows = [entity async for entity in query]
         fields = {
@@ -279,6 +282,7 @@ class Ledger:
                     )
                 except ResourceModifiedError:
                     return False  # a delivery took it first: it runs to its end
+            telemetry.row_ended(str(entity.get("job", "")), Status.CANCELLED.value)
             return True
 
         done = await asyncio.gather(*(cancel(e) for e in rows))
@@ -353,6 +357,7 @@ class Ledger:
                 **_error_fields(error),
             }
         )
+        telemetry.message_rejected(error)
 
     async def _merge(self, run_id: str, tenant_id: str, job: str, fields: dict[str, Any]) -> None:
         from azure.data.tables import UpdateMode

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared import telemetry
 from shared.errors import XtenantError
 from shared.ids import new_run_id
 from shared.ledger import RowSpec
@@ -116,24 +117,28 @@ async def _start(
     """
     run_id = run_id or new_run_id()
     now = datetime.now(UTC).isoformat()
-    await services.ledger.start_run(
-        run_id,
-        work,
-        origin=origin,
-        requested_by=requested_by,
-        requested_by_id=requested_by_id,
-        mode=mode,
-        job=job,
-        rerun_of=rerun_of,
-    )
-    messages = [
-        TenantJobMessage(run_id, w.tenant_id, w.job, w.mode, w.params, origin, now, requested_by)
-        for w in work
-    ]
-    unsent = await send_messages(services, messages)
-    for message, failure in unsent:
-        error = NotQueued(message, failure)
-        await services.ledger.end(run_id, message.tenant_id, message.job, Status.FAILED, error)
+    with telemetry.run_fanout(run_id, rows=len(work), origin=origin.value) as fanout:
+        await services.ledger.start_run(
+            run_id,
+            work,
+            origin=origin,
+            requested_by=requested_by,
+            requested_by_id=requested_by_id,
+            mode=mode,
+            job=job,
+            rerun_of=rerun_of,
+        )
+        messages = [
+            TenantJobMessage(
+                run_id, w.tenant_id, w.job, w.mode, w.params, origin, now, requested_by
+            )
+            for w in work
+        ]
+        unsent = await send_messages(services, messages)
+        for message, failure in unsent:
+            error = NotQueued(message, failure)
+            await services.ledger.end(run_id, message.tenant_id, message.job, Status.FAILED, error)
+        fanout.sent(len(messages) - len(unsent), len(unsent))
     log.info("run %s started: %d messages on %s", run_id, len(messages) - len(unsent), QUEUE)
     return RunStarted(run_id, len(messages) - len(unsent), len(unsent))
 

@@ -50,6 +50,18 @@ class AuthMode(enum.StrEnum):
     SECRET = "secret"
 
 
+class TelemetryMode(enum.StrEnum):
+    """XTENANT_TELEMETRY: where spans and metrics go (shared/telemetry).
+
+    auto (default) sends them to Application Insights when APPLICATIONINSIGHTS_CONNECTION_STRING
+    is set, and nowhere otherwise; off never sends them; console prints them (a local look).
+    """
+
+    AUTO = "auto"
+    OFF = "off"
+    CONSOLE = "console"
+
+
 @dataclass(frozen=True)
 class CloudEndpoints:
     authority_host: str
@@ -199,6 +211,7 @@ class Settings:
     approval_above: int = DEFAULT_APPROVAL_ABOVE
     #: how long a run waits for approval before it expires
     approval_hours: int = DEFAULT_APPROVAL_HOURS
+    telemetry: TelemetryMode = TelemetryMode.AUTO
 
     @property
     def operator_token_issuer(self) -> str:
@@ -330,6 +343,7 @@ class _Loader:
             approval_hours=self.whole_number(
                 "XTENANT_APPROVAL_HOURS", DEFAULT_APPROVAL_HOURS, low=1, high=24 * 14
             ),
+            telemetry=self.choice("XTENANT_TELEMETRY", TelemetryMode, TelemetryMode.AUTO),
         )
         if self.problems:
             raise SettingsError(self.problems)

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared import rollout
+from shared import rollout, telemetry
 from shared.claims import RecordedRow, RejectedMessage, Verdict, mismatch, verdict
 from shared.compliance import Standing, since_last_run
 from shared.errors import DeliveriesExhausted, TenantSkipped, XtenantError
@@ -54,8 +54,13 @@ async def process_message(services: Services, body: str, *, message_id: str) -> 
         log.warning("dropping bad message %s: %s", message_id, bad.message)
         await services.ledger.record_bad_message(message_id, body, bad)
         return Status.FAILED
-    with job_context(message.run_id, message.tenant_id, message.job):
-        return await _work(services, message, message_id, body)
+    with (
+        job_context(message.run_id, message.tenant_id, message.job),
+        telemetry.tenant_job(message, retry_later=RetryLater) as span,
+    ):
+        status = await _work(services, message, message_id, body)
+        span.returned(status.value)
+        return status
 
 
 async def _work(
@@ -210,6 +215,7 @@ async def _record(
     error = result.error if result.status is Status.FAILED else None
     if error is not None:
         error = result.error = await services.home_check.escalate(error)
+    telemetry.job_result(result)
     ledger, where = services.ledger, (message.run_id, message.tenant_id, message.job)
     if error is not None and error.app_wide:
         await services.app_breaker.trip(error, now)
@@ -302,6 +308,7 @@ QUARANTINED = (
 async def process_poison(services: Services, body: str, *, message_id: str) -> None:
     """A message that kept failing: its row ends with the last error it recorded (`blocked`
     when that was the app's own identity). Never raises: a failure here would only cycle."""
+    telemetry.poison_message()
     try:
         await _poisoned(services, body, message_id)
     except Exception:  # the last stop: log it loudly rather than cycle the message

@@ -1,6 +1,7 @@
 """Cold start, each in a fresh process: `python -m devtools.bench.coldstart {import|first-job}`.
 
-import     wall time and peak RSS of `import function_app`, and whether msgraph came with it
+import     wall time and peak RSS of `import function_app`, whether msgraph came with it, and
+           where telemetry goes (the environment decides: devtools/bench/importcost.py)
 first-job  the same import, then one tenant job through the queue trigger `tenant_job`
            (`Services` built and storage tables created on first use, the managed identity
            and tenant tokens, msgraph's imports, the Graph read and the `$batch`); the spec
@@ -31,8 +32,12 @@ def import_app() -> dict[str, Any]:
     started = time.perf_counter()
     import function_app  # noqa: F401
 
+    imported_s = time.perf_counter() - started
+    from shared import telemetry
+
     return {
-        "import_s": time.perf_counter() - started,
+        "import_s": imported_s,
+        "telemetry": telemetry.configure(),  # what the import set up (configure runs once)
         "msgraph_imported": any(name.split(".")[0] == "msgraph" for name in sys.modules),
         "modules": len(sys.modules),
         "peak_rss_mb_after_import": peak_rss_mb(),

@@ -39,6 +39,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from shared import telemetry
 from shared.errors import is_tls_failure, status_of
 
 log = logging.getLogger(__name__)
@@ -216,6 +217,7 @@ class _Wait:
         if not fits(delay, self.policy, self.budget):
             raise GiveUp(f"next wait {delay:.1f}s exceeds the cap or the job's budget") from exc
         self.budget.spend(delay, retry=True)
+        telemetry.waited(delay, "backoff" if asked is None else "retry_after", retry_after=asked)
         return delay
 
 

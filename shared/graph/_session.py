@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from shared import telemetry
 from shared.errors import TransientError, XtenantError, status_of
 from shared.graph._batch import BatchItem, BatchResult, run_batch
 from shared.graph._errors import classify_graph_failure, error_from_graph_answer
@@ -96,8 +97,12 @@ class GraphSession:
     ) -> dict[str, Any]:
         """Send a request under the retry policy; return its JSON body ({} if none)."""
 
+        sent = 0
+
         async def attempt() -> bytes | None:
-            return await self._attempt(request)
+            nonlocal sent
+            sent += 1
+            return await self._attempt(request, resend=sent - 1)
 
         try:
             raw = await call_with_retry(
@@ -111,17 +116,22 @@ class GraphSession:
             raise self._typed(exc) from exc
         return json.loads(raw) if raw else {}
 
-    async def _attempt(self, request: GraphRequest) -> bytes | None:
+    async def _attempt(self, request: GraphRequest, *, resend: int = 0) -> bytes | None:
         await self._wait_at_gate()
         self.requests_sent += 1
         adapter = self.client.request_adapter
-        try:
-            raw: bytes | None = await adapter.send_primitive_async(
-                request.info, "bytes", error_map()
-            )
-        except Exception as exc:
-            self.gate.note(status_of(exc), retry_after_of(exc))
-            raise
+        with telemetry.graph_request(
+            request.method, request.url, tenant_id=self.tenant_id, resend=resend
+        ) as call:
+            try:
+                raw: bytes | None = await adapter.send_primitive_async(
+                    request.info, "bytes", error_map()
+                )
+            except Exception as exc:
+                status, retry_after = status_of(exc), retry_after_of(exc)
+                call.failed(status, retry_after, exc)
+                self.gate.note(status, retry_after)
+                raise
         return raw
 
     async def _wait_at_gate(self) -> None:
@@ -136,6 +146,7 @@ class GraphSession:
                 remediation="None: the message is redelivered after the throttling ends.",
             )
         self.budget.spend(delay, retry=False)
+        telemetry.waited(delay, "tenant_throttled")
         await asyncio.sleep(delay)
 
     async def get(self, request: GraphRequest) -> dict[str, Any]:

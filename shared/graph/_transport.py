@@ -27,6 +27,8 @@ from collections.abc import Mapping
 import aiohttp
 import httpx
 
+from shared import telemetry
+
 _HTTP_11 = {"http_version": b"HTTP/1.1"}
 #: An idle connection is closed after this long, as httpx's pool does (its keepalive_expiry).
 _KEEPALIVE_S = 5.0
@@ -115,6 +117,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 status = answer.status
         except (aiohttp.ClientError, OSError) as exc:  # OSError covers TimeoutError
             raise _mapped(exc, request) from exc
+        telemetry.http_status(status)
         return httpx.Response(status, headers=headers, content=body, extensions=_HTTP_11)
 
     async def aclose(self) -> None:

@@ -72,6 +72,7 @@ DECISION_ANCHORS = (
     "authentication-methods-standard",
     "sharepoint-sharing-baseline",
     "console-sign-in",
+    "telemetry",
 )
 #: Background notes that live outside the repository: nothing in it may point at them (spelt in
 #: two parts so that this file does not name them either).

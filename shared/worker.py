@@ -29,6 +29,7 @@ from shared.jobs import JOBS
 from shared.locks import Lock
 from shared.logcontext import job_context
 from shared.messages import BadMessage, TenantJobMessage
+from shared.notify import events
 from shared.results import Mode, Status, TenantResult
 from shared.runner import run_tenant_job
 from shared.services import Services
@@ -136,8 +137,9 @@ async def _standing(services: Services, message: TenantJobMessage) -> Standing |
     return await services.compliance.read(message.tenant_id, message.job)
 
 
-async def _remember(services: Services, result: TenantResult, now: datetime) -> None:
-    """A standard's evaluation, in the compliance store, after its row (never fails the row)."""
+async def _remember(services: Services, run_id: str, result: TenantResult, now: datetime) -> None:
+    """A standard's evaluation, in the compliance store, after its row (never fails the row);
+    then its drift, as events."""
     if not isinstance(result.standing, Standing):
         return
     try:
@@ -152,6 +154,9 @@ async def _remember(services: Services, result: TenantResult, now: datetime) -> 
         )
     except Exception:  # the row is final; the next evaluation writes the states again
         log.exception("could not record compliance of %s", result.job)
+        return
+    where = {"tenant_id": result.tenant_id, "standard": result.job, "run_id": run_id}
+    await services.notifier.emit(*events.drift(result.drift, **where, now=now))
 
 
 _EVALUATED = frozenset({Status.PLANNED, Status.CHANGED, Status.NO_CHANGES})
@@ -201,7 +206,7 @@ async def _record(
         log.warning("transient failure, the message will be redelivered: %s", error)
         raise RetryLater(error.message)
     await ledger.finish(message.run_id, result, attempts=attempts)
-    await _remember(services, result, datetime.now(UTC))
+    await _remember(services, message.run_id, result, datetime.now(UTC))
     log.info(
         "%s: %d planned, %d applied",
         result.status.value,
@@ -307,14 +312,11 @@ async def _poisoned(services: Services, body: str, message_id: str) -> None:
             or "Re-run the tenant when the cause is fixed (POST /api/runs).",
         )
         blocked = await services.app_breaker.outage(datetime.now(UTC)) is not None
-        await services.ledger.end(
-            message.run_id,
-            message.tenant_id,
-            message.job,
-            Status.BLOCKED if blocked or row.get("app_wide") else Status.FAILED,
-            error,
-        )
+        status = Status.BLOCKED if blocked or row.get("app_wide") else Status.FAILED
+        await services.ledger.end(message.run_id, message.tenant_id, message.job, status, error)
         log.error("poisoned: %s", error.message)
+        if status is Status.FAILED:  # blocked rows: the app_outage event said it, once
+            await services.notifier.emit(_poison_event(message, status, error))
 
 
 async def _later_again(services: Services, message: TenantJobMessage, row: dict[str, Any]) -> None:
@@ -346,6 +348,17 @@ async def _still_held(services: Services, message: TenantJobMessage, row: dict[s
     apply = message.mode is Mode.APPLY
     return apply and await services.locks.held_by(
         message.tenant_id, message.job, _holder(message), now
+    )
+
+
+def _poison_event(message: TenantJobMessage, status: Status, error: XtenantError) -> events.Event:
+    return events.poison_message(
+        run_id=message.run_id,
+        tenant_id=message.tenant_id,
+        job=message.job,
+        status=status.value,
+        error=error.as_record(),
+        now=datetime.now(UTC),
     )
 
 

@@ -68,6 +68,8 @@ class _Script:
     failures_left: int = 0
     status: int = 500
     retry_after: str | None = None
+    #: only requests whose body holds this text count (None: every request)
+    matching: str | None = None
     hanging: bool = False
     released: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -106,9 +108,17 @@ class Receiver:
     def url(self, path: str = WEBHOOK_PATH) -> str:
         return f"http://{HOST}:{self.port}{path}"
 
-    def fail(self, times: int, *, status: int = 500, retry_after: str | None = None) -> None:
-        """Answer `status` to the next `times` requests, then 200 again."""
-        self._script = _Script(failures_left=times, status=status, retry_after=retry_after)
+    def fail(
+        self,
+        times: int,
+        *,
+        status: int = 500,
+        retry_after: str | None = None,
+        matching: str | None = None,
+    ) -> None:
+        """Answer `status` to the next `times` requests (those whose body holds `matching`,
+        when given), then 200 again."""
+        self._script = _Script(times, status, retry_after, matching)
 
     def hang(self) -> None:
         """Never answer (until reset()): the sender's timeout is all it gets."""
@@ -132,13 +142,15 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         script = self._script
-        body = await _json(request)
+        raw = await request.read()
+        body = _json(raw)
         if script.hanging:
             self.received.append(Received(request.path, body, 0))
             await script.released.wait()
             raise web.HTTPServiceUnavailable()  # the sender is long gone
         status, headers = 200, {}
-        if script.failures_left > 0:
+        counts = script.matching is None or script.matching.encode() in raw
+        if script.failures_left > 0 and counts:
             script.failures_left -= 1
             status = script.status
             if script.retry_after is not None:
@@ -147,9 +159,9 @@ class Receiver:
         return web.json_response({"status": status}, status=status, headers=headers)
 
 
-async def _json(request: web.Request) -> Any:
+def _json(raw: bytes) -> Any:
     with contextlib.suppress(ValueError):
-        return json.loads(await request.read())
+        return json.loads(raw)
     return None
 
 

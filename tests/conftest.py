@@ -7,6 +7,6 @@ tests/integration and tests/fuzz both use them.
 
 from tests.integration.azurite_fixture import azurite
 from tests.integration.fakecloud_fixture import fakecloud
-from tests.integration.stack_fixture import stack
+from tests.integration.stack_fixture import receiver, stack
 
-__all__ = ["azurite", "fakecloud", "stack"]
+__all__ = ["azurite", "fakecloud", "receiver", "stack"]

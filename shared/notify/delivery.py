@@ -13,9 +13,10 @@ the event's kind and id: never the URL, whose token is the secret.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -67,7 +68,11 @@ class _Refused(Exception):
 
 
 async def deliver(
-    notifier: Notifier, body: bytes | str, *, policy: DeliveryPolicy = POLICY
+    notifier: Notifier,
+    body: bytes | str,
+    *,
+    policy: DeliveryPolicy = POLICY,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> bool:
     """Deliver one queued event; True when the sink took it. Raises DeliveryFailed for "again
     later"; a bad message or a sink no longer configured is logged and dropped."""
@@ -81,7 +86,7 @@ async def deliver(
         log.warning("event %s: sink %s is no longer configured", delivery.event.id, delivery.sink)
         return False
     try:
-        await _post(notifier.client(), sink.url.value, sink.body(delivery.event), policy)
+        await _post(notifier.client(), sink.url.value, sink.body(delivery.event), policy, sleep)
     except _Refused as refused:
         await _failed(notifier, delivery, refused.answer, gave_up=True)
         return False
@@ -96,13 +101,22 @@ async def gave_up(notifier: Notifier, body: bytes | str) -> None:
     """A delivery that kept failing reached the poison queue: record it. Never raises."""
     try:
         delivery = Delivery.parse(body)
-        await _failed(notifier, delivery, "kept failing", gave_up=True)
+        last = (await notifier.failures.by_sink()).get(delivery.sink.value)
+        answer = f"{last['answer']}, every delivery" if last else "every delivery failed"
+        await _failed(notifier, delivery, answer, gave_up=True)
     except Exception as exc:  # the last stop: log it rather than cycle the message
         log.error("could not record an undelivered event: %s", type(exc).__name__)
 
 
-async def _post(client: httpx.AsyncClient, url: str, body: object, policy: DeliveryPolicy) -> None:
+async def _post(
+    client: httpx.AsyncClient,
+    url: str,
+    body: object,
+    policy: DeliveryPolicy,
+    sleep: Callable[[float], Awaitable[None]],
+) -> None:
     retrying = AsyncRetrying(
+        sleep=sleep,
         stop=stop_any(stop_after_attempt(policy.attempts), _AskedTooLong(policy)),
         wait=_wait(policy),
         retry=retry_if_exception_type(_Retryable),

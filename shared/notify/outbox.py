@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -84,6 +84,38 @@ async def nowhere(*events: Event | None) -> None:
     """The emitter of code built without a notifier (tests, tools): events go nowhere."""
 
 
+class _Redactor(logging.Filter):
+    """Takes the sinks' URLs out of the HTTP client's log lines, whatever its level: httpx logs
+    every request's URL at INFO, and a sink's URL holds its token."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: list[str] = []
+
+    def keep_out(self, urls: Iterable[str]) -> None:
+        import httpx
+
+        for url in urls:
+            parsed = httpx.URL(url)  # as the client logs it: default port dropped, encoded
+            for text in (url, str(parsed), parsed.raw_path.decode("ascii", "replace")):
+                if len(text) > 1 and text not in self.secrets:
+                    self.secrets.append(text)
+        self.secrets.sort(key=len, reverse=True)
+        if self not in logging.getLogger("httpx").filters:
+            logging.getLogger("httpx").addFilter(self)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if any(secret in text for secret in self.secrets):
+            for secret in self.secrets:
+                text = text.replace(secret, "<sink URL>")
+            record.msg, record.args = text, None
+        return True
+
+
+_REDACTOR = _Redactor()
+
+
 class Notifier:
     """The process's event outbox (emit) and what delivery needs: sinks, client, failures."""
 
@@ -95,15 +127,18 @@ class Notifier:
         public_url: str,
         failures: FailedDeliveries,
         timeout_s: float,
+        client: httpx.AsyncClient | None = None,
     ) -> None:
         self.queue = queue
         self.sinks = dict(sinks)
+        _REDACTOR.keep_out(sink.url.value for sink in self.sinks.values())
         self.public_url = public_url
         self.failures = failures
         self.timeout_s = timeout_s
         #: events this process could not queue since it started
         self.not_queued = 0
-        self._client: httpx.AsyncClient | None = None
+        #: the delivery client; built on first use unless given (tests give one on a mock transport)
+        self._client = client
 
     async def emit(self, *events: Event | None) -> None:
         """One queue message per (event, sink); nothing when no sink is configured."""
@@ -147,9 +182,6 @@ class Notifier:
         if self._client is None:
             import httpx
 
-            # httpx logs every request's URL at INFO, and a webhook's URL holds its token
-            httpx_log = logging.getLogger("httpx")
-            httpx_log.setLevel(max(httpx_log.getEffectiveLevel(), logging.WARNING))
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout_s), follow_redirects=False
             )

@@ -29,6 +29,7 @@ GUIDES = (
     "troubleshooting.md",
     "operations.md",
     "security.md",
+    "notifications.md",
 )
 DECISIONS = DOCS / "decisions.md"
 #: The sections of docs/decisions.md, by anchor: code cites them as `docs/decisions.md#<anchor>`.
@@ -63,6 +64,7 @@ DECISION_ANCHORS = (
     "compliance-store",
     "applicability",
     "object-refs",
+    "event-outbox",
 )
 #: Background notes that live outside the repository: nothing in it may point at them (spelt in
 #: two parts so that this file does not name them either).

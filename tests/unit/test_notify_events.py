@@ -187,3 +187,17 @@ def test_a_generic_webhook_is_sent_the_event_itself() -> None:
     assert Sink(SinkKind.TEAMS, sink.url).body(event)["attachments"][0]["content"] == (
         adaptive_card(event)
     )
+
+
+def test_the_docs_show_one_valid_example_of_every_kind() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "notifications.md").read_text()
+    examples = text.split("## Examples, one per kind")[1]
+    shown = [
+        Event.from_json(json.loads(block.split("```")[0]))
+        for block in examples.split("```json\n")[1:]
+    ]
+
+    assert sorted(e.kind.value for e in shown) == sorted(k.value for k in EventKind)
+    assert len({e.id for e in shown}) == len(shown)

@@ -7,6 +7,8 @@ demo: `fail(times, status=500)` answers that status that many times first, `hang
 answers until `reset()`. It keeps every request it got (`received`); `events()` reads the
 xtenant events out of them, whichever sink sent them (the generic webhook posts the event, the
 Teams sink a card that names the event's id), and `describe()` makes one line per event.
+`settings()` are the app settings that point xtenant's two sinks at it (`make demo`: start a
+Receiver, add them to the local host's settings, print `describe(receiver.received)`).
 """
 
 from __future__ import annotations
@@ -107,6 +109,13 @@ class Receiver:
 
     def url(self, path: str = WEBHOOK_PATH) -> str:
         return f"http://{HOST}:{self.port}{path}"
+
+    def settings(self) -> dict[str, str]:
+        """The app settings that point both of xtenant's sinks here (a local host's settings)."""
+        return {
+            "XTENANT_WEBHOOK_URL": self.url(WEBHOOK_PATH),
+            "XTENANT_TEAMS_WEBHOOK_URL": self.url(TEAMS_PATH),
+        }
 
     def fail(
         self,

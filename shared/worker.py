@@ -156,7 +156,10 @@ async def _remember(services: Services, run_id: str, result: TenantResult, now: 
         log.exception("could not record compliance of %s", result.job)
         return
     where = {"tenant_id": result.tenant_id, "standard": result.job, "run_id": run_id}
-    await services.notifier.emit(*events.drift(result.drift, **where, now=now))
+    before = result.standing.states
+    await services.notifier.emit(
+        *events.drift(result.drift, **where, evaluated_before=before, now=now)
+    )
 
 
 _EVALUATED = frozenset({Status.PLANNED, Status.CHANGED, Status.NO_CHANGES})

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -223,16 +223,20 @@ def drift(
     tenant_id: str,
     standard: str,
     run_id: str,
+    evaluated_before: Collection[str],
     now: datetime,
 ) -> list[Event]:
     """A standard's evaluation (one run, one tenant): settings newly drifted -> drift_new,
     settings fixed -> drift_fixed (`drifted` is a row's `drift`: shared/compliance.py
-    since_last_run). Settings still drifted were reported when they drifted: no event."""
-    kinds = ((EventKind.DRIFT_NEW, "newly_drifted"), (EventKind.DRIFT_FIXED, "fixed"))
+    since_last_run). Settings still drifted were reported when they drifted: no event. A
+    setting's first evaluation is its baseline, not a change: onboarding a hundred tenants must
+    not post a hundred cards; their state is in the run and GET /api/compliance."""
+    new = [s for s in drifted.get("newly_drifted", []) if s in evaluated_before]
+    changes = ((EventKind.DRIFT_NEW, new), (EventKind.DRIFT_FIXED, list(drifted.get("fixed", []))))
     return [
-        _drift_event(kind, list(drifted[key]), tenant_id, standard, run_id, now)
-        for kind, key in kinds
-        if drifted.get(key)
+        _drift_event(kind, settings, tenant_id, standard, run_id, now)
+        for kind, settings in changes
+        if settings
     ]
 
 

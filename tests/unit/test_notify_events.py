@@ -38,6 +38,7 @@ def every_kind() -> dict[EventKind, Event]:
             tenant_id=TENANT,
             standard="tenant-baseline",
             run_id=RUN,
+            evaluated_before={"a", "b", "c"},
             now=NOW,
         ),
         build.tenant_health(bad, version="e1", now=NOW),
@@ -76,19 +77,27 @@ def test_every_kind_has_a_builder_and_round_trips_through_json() -> None:
         assert "\n" not in event.summary
 
 
+def drift_new(run_id: str, *, known: set[str]) -> list[Event]:
+    return build.drift(
+        {"newly_drifted": ["a"]},
+        tenant_id=TENANT,
+        standard="s",
+        run_id=run_id,
+        evaluated_before=known,
+        now=NOW,
+    )
+
+
 def test_the_same_change_built_twice_has_the_same_id_and_another_change_another() -> None:
-    first = build.drift(
-        {"newly_drifted": ["a"]}, tenant_id=TENANT, standard="s", run_id=RUN, now=NOW
-    )
-    again = build.drift(
-        {"newly_drifted": ["a"]}, tenant_id=TENANT, standard="s", run_id=RUN, now=NOW
-    )
-    later = build.drift(
-        {"newly_drifted": ["a"]}, tenant_id=TENANT, standard="s", run_id="r2", now=NOW
-    )
+    first, again, later = (drift_new(r, known={"a"}) for r in (RUN, RUN, "r2"))
 
     assert first[0].id == again[0].id
     assert first[0].id != later[0].id
+
+
+def test_a_settings_first_evaluation_is_its_baseline_not_new_drift() -> None:
+    assert drift_new(RUN, known=set()) == []
+    assert [e.kind for e in drift_new(RUN, known={"a"})] == [EventKind.DRIFT_NEW]
 
 
 def test_a_health_that_does_not_change_status_is_no_event() -> None:
@@ -118,6 +127,7 @@ def test_still_drifted_settings_make_no_event() -> None:
         tenant_id=TENANT,
         standard="s",
         run_id=RUN,
+        evaluated_before={"a"},
         now=NOW,
     )
 

@@ -29,7 +29,7 @@ from shared.jobs import JOBS
 from shared.locks import Lock
 from shared.logcontext import job_context
 from shared.messages import BadMessage, TenantJobMessage
-from shared.notify import events
+from shared.notify import Event, events
 from shared.results import Mode, Status, TenantResult
 from shared.runner import run_tenant_job
 from shared.services import Services
@@ -137,11 +137,14 @@ async def _standing(services: Services, message: TenantJobMessage) -> Standing |
     return await services.compliance.read(message.tenant_id, message.job)
 
 
-async def _remember(services: Services, run_id: str, result: TenantResult, now: datetime) -> None:
+async def _remember(
+    services: Services, message: TenantJobMessage, result: TenantResult, tenant_name: str
+) -> None:
     """A standard's evaluation, in the compliance store, after its row (never fails the row);
     then its drift, as events."""
     if not isinstance(result.standing, Standing):
         return
+    now = datetime.now(UTC)
     try:
         if result.status is Status.NOT_APPLICABLE:
             reason = result.error.message if result.error else "not applicable"
@@ -155,11 +158,16 @@ async def _remember(services: Services, run_id: str, result: TenantResult, now: 
     except Exception:  # the row is final; the next evaluation writes the states again
         log.exception("could not record compliance of %s", result.job)
         return
-    where = {"tenant_id": result.tenant_id, "standard": result.job, "run_id": run_id}
-    before = result.standing.states
-    await services.notifier.emit(
-        *events.drift(result.drift, **where, evaluated_before=before, now=now)
+    drift = events.drift(
+        result.drift,
+        tenant_id=result.tenant_id,
+        tenant_name=tenant_name,
+        standard=result.job,
+        run_id=message.run_id,
+        evaluated_before=result.standing.states,
+        now=now,
     )
+    await services.notifier.emit(*drift)
 
 
 _EVALUATED = frozenset({Status.PLANNED, Status.CHANGED, Status.NO_CHANGES})
@@ -209,7 +217,7 @@ async def _record(
         log.warning("transient failure, the message will be redelivered: %s", error)
         raise RetryLater(error.message)
     await ledger.finish(message.run_id, result, attempts=attempts)
-    await _remember(services, message.run_id, result, datetime.now(UTC))
+    await _remember(services, message, result, stored.tenant.name)
     log.info(
         "%s: %d planned, %d applied",
         result.status.value,
@@ -319,7 +327,7 @@ async def _poisoned(services: Services, body: str, message_id: str) -> None:
         await services.ledger.end(message.run_id, message.tenant_id, message.job, status, error)
         log.error("poisoned: %s", error.message)
         if status is Status.FAILED:  # blocked rows: the app_outage event said it, once
-            await services.notifier.emit(_poison_event(message, status, error))
+            await services.notifier.emit(_poison_event(message, row, status, error))
 
 
 async def _later_again(services: Services, message: TenantJobMessage, row: dict[str, Any]) -> None:
@@ -354,10 +362,13 @@ async def _still_held(services: Services, message: TenantJobMessage, row: dict[s
     )
 
 
-def _poison_event(message: TenantJobMessage, status: Status, error: XtenantError) -> events.Event:
+def _poison_event(
+    message: TenantJobMessage, row: dict[str, Any], status: Status, error: XtenantError
+) -> Event:
     return events.poison_message(
         run_id=message.run_id,
         tenant_id=message.tenant_id,
+        tenant_name=str(row.get("tenant_name") or ""),
         job=message.job,
         status=status.value,
         error=error.as_record(),

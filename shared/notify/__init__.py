@@ -10,13 +10,7 @@ docs/notifications.md documents the schema, every kind, the sinks and their setu
 """
 
 from shared.notify.delivery import DeliveryFailed, DeliveryPolicy, deliver, gave_up
-from shared.notify.events import (
-    SCHEMA_VERSION,
-    Event,
-    EventKind,
-    HealthChange,
-    Severity,
-)
+from shared.notify.events import HealthChange
 from shared.notify.failures import DeliveryFailure, FailedDeliveries
 from shared.notify.outbox import (
     EVENTS_POISON_QUEUE,
@@ -26,6 +20,7 @@ from shared.notify.outbox import (
     Notifier,
     nowhere,
 )
+from shared.notify.schema import SCHEMA_VERSION, Event, EventKind, Severity
 from shared.notify.sinks import Sink, SinkKind, adaptive_card, sinks_from, teams_message
 
 __all__ = [

@@ -1,9 +1,4 @@
-"""What xtenant tells the outside world: one versioned JSON event per state change.
-
-    {"id": "<uuid>", "kind": "tenant_quarantined", "schema_version": "1",
-     "occurred_at": "2026-11-28T02:04:11+00:00", "subject": "<tenant id>",
-     "severity": "error", "summary": "one line a person reads",
-     "data": {...kind-specific...}, "links": {"tenant": "https://<app>/api/tenants/<id>"}}
+"""One builder per kind of event: what xtenant tells the outside world, once per state change.
 
 `id` is a UUIDv5 of the kind, the subject and the identity of the change (the run that found a
 drift, the stored version a health write replaced, the moment an outage began): the same change
@@ -13,99 +8,15 @@ Builders only build; nothing here does I/O. docs/notifications.md documents ever
 
 from __future__ import annotations
 
-import enum
-import uuid
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-SCHEMA_VERSION = "1"
-#: The namespace of every event id (UUIDv5, RFC 9562 section 5.5).
-NAMESPACE = uuid.UUID("5d7c3f0e-2b1a-4c8e-9f61-3a0d4b7e9c21")
+from shared.notify.schema import Event, EventKind, Severity, event_id
+
 #: Items listed in an event's data at most (tenants, settings); the rest is counted.
 MAX_LISTED = 20
-
-
-class EventKind(enum.StrEnum):
-    RUN_FINISHED = "run_finished"
-    RUN_HALTED = "run_halted"
-    APPROVAL_REQUESTED = "approval_requested"
-    DRIFT_NEW = "drift_new"
-    DRIFT_FIXED = "drift_fixed"
-    TENANT_NEEDS_CONSENT = "tenant_needs_consent"
-    TENANT_MISCONFIGURED = "tenant_misconfigured"
-    TENANT_QUARANTINED = "tenant_quarantined"
-    TENANT_RECOVERED = "tenant_recovered"
-    APP_OUTAGE = "app_outage"
-    APP_RECOVERED = "app_recovered"
-    POISON_MESSAGE = "poison_message"
-
-
-class Severity(enum.StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-
-
-class InvalidEvent(ValueError):
-    """A JSON value that is not an event of this schema version."""
-
-
-@dataclass(frozen=True)
-class Event:
-    id: str
-    kind: EventKind
-    occurred_at: str
-    subject: str
-    severity: Severity
-    summary: str
-    data: dict[str, Any] = field(default_factory=dict)
-    #: name -> URL; builders give paths (`/api/runs/<id>`), the notifier makes them absolute
-    links: dict[str, str] = field(default_factory=dict)
-    schema_version: str = SCHEMA_VERSION
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind.value,
-            "schema_version": self.schema_version,
-            "occurred_at": self.occurred_at,
-            "subject": self.subject,
-            "severity": self.severity.value,
-            "summary": self.summary,
-            "data": self.data,
-            "links": self.links,
-        }
-
-    @classmethod
-    def from_json(cls, raw: Any) -> Event:
-        """The event `as_json` wrote; InvalidEvent for anything else."""
-        if not isinstance(raw, dict) or raw.get("schema_version") != SCHEMA_VERSION:
-            raise InvalidEvent(f"not a version {SCHEMA_VERSION} event")
-        try:
-            return cls(
-                id=str(uuid.UUID(raw["id"])),
-                kind=EventKind(raw["kind"]),
-                occurred_at=str(raw["occurred_at"]),
-                subject=str(raw["subject"]),
-                severity=Severity(raw["severity"]),
-                summary=str(raw["summary"]),
-                data=dict(raw.get("data") or {}),
-                links={str(k): str(v) for k, v in dict(raw.get("links") or {}).items()},
-            )
-        except (KeyError, ValueError, TypeError) as exc:
-            raise InvalidEvent(f"event field missing or wrong: {exc}") from None
-
-    def linked_from(self, base_url: str) -> Event:
-        """The event with its relative links made absolute under the app's public URL."""
-        links = {k: base_url + v if v.startswith("/") else v for k, v in self.links.items()}
-        return replace(self, links=links)
-
-
-def event_id(kind: EventKind, subject: str, change: str) -> str:
-    """Deterministic: the same (kind, subject, change) always has the same id."""
-    return str(uuid.uuid5(NAMESPACE, f"{kind.value}|{subject}|{change}"))
 
 
 def _event(
@@ -129,6 +40,11 @@ def _event(
         data=data,
         links=links,
     )
+
+
+def _tenant(tenant_id: str, name: str) -> str:
+    """How a summary names a tenant: by its registered name when it has one."""
+    return f"tenant {name} ({tenant_id})" if name else f"tenant {tenant_id}"
 
 
 def _listed(items: Sequence[str]) -> list[str]:
@@ -225,6 +141,7 @@ def drift(
     run_id: str,
     evaluated_before: Collection[str],
     now: datetime,
+    tenant_name: str = "",
 ) -> list[Event]:
     """A standard's evaluation (one run, one tenant): settings newly drifted -> drift_new,
     settings fixed -> drift_fixed (`drifted` is a row's `drift`: shared/compliance.py
@@ -234,16 +151,21 @@ def drift(
     new = [s for s in drifted.get("newly_drifted", []) if s in evaluated_before]
     changes = ((EventKind.DRIFT_NEW, new), (EventKind.DRIFT_FIXED, list(drifted.get("fixed", []))))
     return [
-        _drift_event(kind, settings, tenant_id, standard, run_id, now)
+        _drift_event(kind, settings, (tenant_id, tenant_name), standard, run_id, now)
         for kind, settings in changes
         if settings
     ]
 
 
 def _drift_event(
-    kind: EventKind, settings: list[str], tenant_id: str, standard: str, run_id: str, now: datetime
+    kind: EventKind,
+    settings: list[str],
+    tenant: tuple[str, str],
+    standard: str,
+    run_id: str,
+    now: datetime,
 ) -> Event:
-    new = kind is EventKind.DRIFT_NEW
+    (tenant_id, tenant_name), new = tenant, kind is EventKind.DRIFT_NEW
     what = "drifted from" if new else "back to"
     return _event(
         kind,
@@ -251,10 +173,11 @@ def _drift_event(
         f"{standard}|{run_id}",
         now=now,
         severity=Severity.WARNING if new else Severity.INFO,
-        summary=f"{len(settings)} setting(s) of {standard} {what} the standard in tenant "
-        f"{tenant_id}: {', '.join(settings[:5])}",
+        summary=f"{len(settings)} setting(s) of {standard} {what} the standard in "
+        f"{_tenant(tenant_id, tenant_name)}: {', '.join(settings[:5])}",
         data={
             "tenant_id": tenant_id,
+            "tenant_name": tenant_name,
             "standard": standard,
             "run_id": run_id,
             "settings": _listed(settings),
@@ -287,6 +210,7 @@ class HealthChange:
     #: the error the new health records, and a quarantine's end
     last_error: Mapping[str, Any] | None = None
     quarantined_until: str | None = None
+    tenant_name: str = ""
 
 
 def tenant_health(change: HealthChange, *, version: str, now: datetime) -> Event | None:
@@ -302,7 +226,8 @@ def tenant_health(change: HealthChange, *, version: str, now: datetime) -> Event
         kind, words, severity = EventKind.TENANT_RECOVERED, "is healthy again", Severity.INFO
     else:
         return None
-    scope = f"tenant {change.tenant_id}" + (f" (job {change.job})" if change.job else "")
+    scope = _tenant(change.tenant_id, change.tenant_name)
+    scope += f" (job {change.job})" if change.job else ""
     error = _error(change.last_error) if kind is not EventKind.TENANT_RECOVERED else None
     reason = f": {error['message']}" if error and error.get("message") else ""
     return _event(
@@ -314,6 +239,7 @@ def tenant_health(change: HealthChange, *, version: str, now: datetime) -> Event
         summary=f"{scope} {words}{reason}",
         data={
             "tenant_id": change.tenant_id,
+            "tenant_name": change.tenant_name,
             "job": change.job,
             "health": change.after,
             "previous": change.before,
@@ -362,7 +288,14 @@ def app_recovered(*, since: str, now: datetime) -> Event:
 
 
 def poison_message(
-    *, run_id: str, tenant_id: str, job: str, status: str, error: Mapping[str, Any], now: datetime
+    *,
+    run_id: str,
+    tenant_id: str,
+    job: str,
+    status: str,
+    error: Mapping[str, Any],
+    now: datetime,
+    tenant_name: str = "",
 ) -> Event:
     """A tenant job's message kept failing and its row was ended (`status`) by the poison queue."""
     record = _error(error) or {}
@@ -372,10 +305,12 @@ def poison_message(
         f"{run_id}|{job}",
         now=now,
         severity=Severity.ERROR,
-        summary=f"{job} in tenant {tenant_id} gave up ({status}): {record.get('message') or ''}",
+        summary=f"{job} in {_tenant(tenant_id, tenant_name)} gave up ({status}): "
+        f"{record.get('message') or ''}",
         data={
             "run_id": run_id,
             "tenant_id": tenant_id,
+            "tenant_name": tenant_name,
             "job": job,
             "status": status,
             "error": record,

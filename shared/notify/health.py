@@ -26,11 +26,8 @@ def health_changes(before: Tenant, after: Tenant) -> list[HealthChange]:
         if was != now:
             until = new.quarantined_until if new is not None else None
             error = new.last_error if new is not None else None
-            changes.append(
-                HealthChange(
-                    after.tenant_id, job, was, now, error, until.isoformat() if until else None
-                )
-            )
+            when = until.isoformat() if until else None
+            changes.append(HealthChange(after.tenant_id, job, was, now, error, when, after.name))
     return changes
 
 

@@ -22,8 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shared.notify.events import Event, InvalidEvent
 from shared.notify.failures import FailedDeliveries
+from shared.notify.schema import Event, InvalidEvent
 from shared.notify.sinks import Sink, SinkKind, configured
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.notify.events import Event, Severity
+from shared.notify.schema import Event, Severity
 from shared.settings import Secret, Settings
 
 

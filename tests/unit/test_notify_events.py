@@ -10,8 +10,8 @@ import pytest
 
 from shared.notify import SCHEMA_VERSION, Event, EventKind, HealthChange, Severity
 from shared.notify import events as build
-from shared.notify.events import InvalidEvent
 from shared.notify.health import health_changes
+from shared.notify.schema import InvalidEvent
 from shared.notify.sinks import CARD_VERSION, Sink, SinkKind, adaptive_card, teams_message
 from shared.settings import Secret
 from shared.tenants import Health, HealthStatus, Tenant

@@ -4,6 +4,8 @@ timer  scheduled_run        %SCHEDULE%          start a run: one message per ten
 timer  sweep                every 5 minutes     re-send or end rows left behind
 queue  tenant_job           tenant-jobs         one tenant, one job, isolated
 queue  tenant_job_poison    tenant-jobs-poison  a message that kept failing -> ledger
+queue  deliver_event        xtenant-events      one event to one sink (shared/notify)
+queue  event_undelivered    xtenant-events-poison  a delivery that kept failing -> health
 http   every route under /api/, each with the app role it needs next to it (docs/security.md).
        The host lets every call in (anonymous): the app verifies the caller's Entra ID token
        itself (shared/auth). Two routes take no token: the consent callback (the redirect URI
@@ -23,6 +25,7 @@ from shared import (
     group_api,
     logcontext,
     messages,
+    notify,
     onboarding,
     pipeline,
     run_actions,
@@ -102,6 +105,18 @@ async def tenant_job(msg: func.QueueMessage) -> None:
 async def tenant_job_poison(msg: func.QueueMessage) -> None:
     body = msg.get_body().decode("utf-8", errors="replace")
     await worker.process_poison(await services(), body, message_id=msg.id or "")
+
+
+@app.queue_trigger(arg_name="msg", queue_name=notify.EVENTS_QUEUE, connection="AzureWebJobsStorage")
+async def deliver_event(msg: func.QueueMessage) -> None:
+    await notify.deliver((await services()).notifier, msg.get_body())
+
+
+@app.queue_trigger(
+    arg_name="msg", queue_name=notify.EVENTS_POISON_QUEUE, connection="AzureWebJobsStorage"
+)
+async def event_undelivered(msg: func.QueueMessage) -> None:
+    await notify.gave_up((await services()).notifier, msg.get_body())
 
 
 def _respond(response: api.ApiResponse) -> func.HttpResponse:

@@ -5,7 +5,9 @@
 //     storage account                  host storage, deployment package, queues, tables (no keys)
 //     Log Analytics + App Insights     local auth off; telemetry through the managed identity
 //     Flex Consumption plan + app      Python, runs as the managed identity
-//     role assignments                 data roles on the account, metrics publisher on App Insights
+//     role assignments                 data roles on the account, metrics publisher on App Insights,
+//                                      secrets user on the Key Vault
+//     Key Vault                        the notification sinks' URLs (secrets), read by reference
 //   Entra ID (Microsoft Graph extension; public cloud only, elsewhere a script does it)
 //     multi-tenant app registration    Graph application permissions of the chosen jobs,
 //                                      redirect URI /api/consent/callback; the operators' API:
@@ -83,6 +85,14 @@ param storageSku string = 'Standard_GRS'
 @description('Display name of the multi-tenant app registration: customer admins see it when they consent.')
 param appDisplayName string = 'xtenant'
 
+@secure()
+@description('The generic webhook events are posted to (azd env XTENANT_WEBHOOK_URL; docs/notifications.md). Kept in the Key Vault; empty: none.')
+param webhookUrl string = ''
+
+@secure()
+@description('The Teams Workflows webhook events are posted to as Adaptive Cards (azd env XTENANT_TEAMS_WEBHOOK_URL). Kept in the Key Vault; empty: none.')
+param teamsWebhookUrl string = ''
+
 @description('US Government and China only: the client id of the app registration that infra/scripts/register-app-national-cloud.sh created (azd env XTENANT_APP_CLIENT_ID). The public cloud creates it here and ignores this.')
 param appClientId string = ''
 
@@ -93,11 +103,13 @@ var tags = {
 var serviceName = 'api'
 var functionAppName = 'func-xtenant-${resourceToken}'
 
-// Names the app uses in code: shared/pipeline.py, shared/tenants.py, shared/ledger.py,
-// shared/auth/audit.py.
+// Names the app uses in code: shared/messages.py, shared/notify/outbox.py, shared/tenants.py,
+// shared/ledger.py, shared/auth/audit.py.
 var queueNames = [
   'tenant-jobs'
   'tenant-jobs-poison'
+  'xtenant-events'
+  'xtenant-events-poison'
 ]
 var tableNames = [
   'xtenanttenants'
@@ -252,12 +264,25 @@ module monitoring 'modules/monitoring.bicep' = {
   }
 }
 
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: 'kv-xt-${resourceToken}'
+    location: location
+    tags: tags
+    webhookUrl: webhookUrl
+    teamsWebhookUrl: teamsWebhookUrl
+  }
+}
+
 module roles 'modules/roles.bicep' = {
   name: 'roles'
   scope: rg
   params: {
     storageAccountName: storage.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
+    keyVaultName: keyVault.outputs.name
     principalId: identity.outputs.principalId
   }
 }
@@ -320,6 +345,8 @@ module appSettings 'modules/appsettings.bicep' = {
     queueEndpoint: storage.outputs.queueEndpoint
     tableEndpoint: storage.outputs.tableEndpoint
     appInsightsConnectionString: monitoring.outputs.connectionString
+    webhookSecretUri: empty(webhookUrl) ? '' : keyVault.outputs.webhookSecretUri
+    teamsWebhookSecretUri: empty(teamsWebhookUrl) ? '' : keyVault.outputs.teamsWebhookSecretUri
   }
 }
 
@@ -332,6 +359,8 @@ output APP_CLIENT_ID string = registeredAppClientId
 output MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output FUNCTION_APP_NAME string = functionApp.outputs.name
 output FUNCTION_APP_URL string = publicUrl
+@description('The Key Vault that keeps the notification sinks\' URLs (docs/notifications.md).')
+output KEY_VAULT_NAME string = keyVault.outputs.name
 @description('GET it with ?tenant=<customer tenant id> and an operator token (admin role) for a consent link with a single-use state.')
 output ONBOARD_URL string = '${publicUrl}/api/onboard'
 @description('The scope operators ask the Azure CLI for: az account get-access-token --scope <this>.')

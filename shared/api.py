@@ -404,6 +404,7 @@ async def health(services: Services) -> ApiResponse:
     try:
         await services.registry.list()
         outage = await services.app_breaker.outage(datetime.now(UTC))
+        notifications = await services.notifier.health()
     except Exception as exc:  # report, do not raise: this is the endpoint that says what is wrong
         return unhealthy(storage=type(exc).__name__)
     body: dict[str, Any] = {
@@ -411,6 +412,8 @@ async def health(services: Services) -> ApiResponse:
         "auth_mode": services.settings.auth_mode.value,
         "cloud": services.settings.cloud.value,
         "app": {"status": "ok"} if outage is None else outage.as_record(),
+        # sinks by kind and the last failed delivery; never a sink's URL (docs/notifications.md)
+        "notifications": notifications,
     }
     return ApiResponse(200, body)
 

@@ -11,21 +11,24 @@ new app-wide failure extends it. A row whose message runs out of deliveries mean
 `blocked` with the app-level error.
 
 The state is one entity in the tenants table, shared by every worker process; each process
-reads it at most every `cache_s` seconds (a message costs no extra storage call).
+reads it at most every `cache_s` seconds (a message costs no extra storage call). Opening and
+closing it are events (app_outage, app_recovered): only the process whose write opened it (a
+conditional create) or closed it (a conditional delete) emits, once per outage.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import AppDisabled, AppDisabledAtHome, XtenantError
+from shared.notify import events
+from shared.notify.outbox import Emit, nowhere
 
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
@@ -60,10 +63,12 @@ class AppBreaker:
         pause: timedelta = timedelta(seconds=60),
         cache_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        notify: Emit = nowhere,
     ) -> None:
         self.table = table
         self.pause = pause
         self.cache_s = cache_s
+        self._notify = notify
         self._clock = clock
         self._cached: AppOutage | None = None
         self._read_at = float("-inf")
@@ -78,19 +83,31 @@ class AppBreaker:
 
     async def trip(self, error: XtenantError, now: datetime) -> AppOutage:
         """Pause the work for every process; a longer pause already in force stays."""
+        from azure.core.exceptions import ResourceExistsError
+
         known = await self._read()
         since = known.since if known is not None else now
         until = max(now + self.pause, known.until if known is not None else now)
         outage = AppOutage(until, error.as_record(), since)
-        await self.table.upsert_entity(
-            {
-                "PartitionKey": _PARTITION,
-                "RowKey": _ROW,
-                "until": outage.until.isoformat(),
-                "since": outage.since.isoformat(),
-                "error": json.dumps(outage.error),
-            }
-        )
+        entity = {
+            "PartitionKey": _PARTITION,
+            "RowKey": _ROW,
+            "until": outage.until.isoformat(),
+            "since": outage.since.isoformat(),
+            "error": json.dumps(outage.error),
+        }
+        if known is not None:
+            await self.table.upsert_entity(entity)
+        else:
+            try:
+                await self.table.create_entity(entity)
+            except ResourceExistsError:  # another process opened it first
+                return await self.trip(error, now)
+            await self._notify(
+                events.app_outage(
+                    outage.error, since=since.isoformat(), until=until.isoformat(), now=now
+                )
+            )
         self._cached, self._read_at = outage, self._clock()
         return outage
 
@@ -98,10 +115,22 @@ class AppBreaker:
         """A tenant job got through: close the breaker if this process saw it open."""
         if self._cached is None:
             return
-        from azure.core.exceptions import ResourceNotFoundError
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
-        with contextlib.suppress(ResourceNotFoundError):
-            await self.table.delete_entity(_PARTITION, _ROW)
+        try:
+            entity = await self.table.get_entity(_PARTITION, _ROW)
+            await self.table.delete_entity(
+                _PARTITION,
+                _ROW,
+                etag=entity.metadata["etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except (ResourceNotFoundError, ResourceModifiedError):
+            pass  # closed by another process, or opened again meanwhile: nothing to tell
+        else:
+            since = str(entity.get("since") or entity.get("until"))
+            await self._notify(events.app_recovered(since=since, now=datetime.now(UTC)))
         self._cached, self._read_at = None, self._clock()
 
     async def _read(self) -> AppOutage | None:

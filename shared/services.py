@@ -30,6 +30,7 @@ from shared.ledger import TABLE as RUNS_TABLE
 from shared.ledger import Ledger
 from shared.locks import ApplyLocks
 from shared.messages import QUEUE
+from shared.notify import EVENTS_QUEUE, FailedDeliveries, Notifier, sinks_from
 from shared.run_views import RunViews
 from shared.settings import Settings
 from shared.storage import Storage, storage_config
@@ -64,6 +65,8 @@ class Services:
     groups: GroupStore
     #: the operator console's sessions and pending sign-ins (shared/console)
     sessions: SessionStore
+    #: events out: one queue message per (event, sink); their delivery (shared/notify)
+    notifier: Notifier
     #: each (run, tenant)'s licences, read once in this process (shared/jobs/applicability.py)
     licences: LicenceCache = field(default_factory=LicenceCache)
     _ready: bool = field(default=False, repr=False)
@@ -75,12 +78,19 @@ class Services:
         storage = Storage(storage_config(env))
         credentials = TenantCredentialCache(settings)
         tenants_table, runs_table = storage.table(TENANTS_TABLE), storage.table(RUNS_TABLE)
+        notifier = Notifier(
+            storage.queue(EVENTS_QUEUE),
+            sinks_from(settings),
+            public_url=settings.public_url,
+            failures=FailedDeliveries(tenants_table),
+            timeout_s=settings.webhook_timeout_seconds,
+        )
         return cls(
             settings=settings,
             storage=storage,
             credentials=credentials,
             pool=GraphPool(settings, credentials),
-            registry=TenantRegistry(tenants_table),
+            registry=TenantRegistry(tenants_table, notify=notifier.emit),
             consent_states=ConsentStates(
                 tenants_table, ttl=timedelta(days=settings.consent_link_days)
             ),
@@ -92,13 +102,16 @@ class Services:
             claims=Claims(runs_table),
             locks=ApplyLocks(tenants_table),
             app_breaker=AppBreaker(
-                tenants_table, pause=timedelta(seconds=settings.app_pause_seconds)
+                tenants_table,
+                pause=timedelta(seconds=settings.app_pause_seconds),
+                notify=notifier.emit,
             ),
             idempotency=IdempotencyKeys(runs_table),
             compliance=ComplianceStore(storage.table(COMPLIANCE_TABLE)),
             home_check=HomeCheck(lambda: _home_token(credentials, settings)),
             groups=GroupStore(tenants_table, cloud=settings.cloud.value),
             sessions=SessionStore(storage.table(CONSOLE_TABLE)),
+            notifier=notifier,
         )
 
     async def ready(self) -> Services:
@@ -113,10 +126,12 @@ class Services:
             await self.sessions.ensure_table()
             with contextlib.suppress(ResourceExistsError):
                 await self.queue.create_queue()
+            await self.notifier.ensure_queue()
             self._ready = True
         return self
 
     async def close(self) -> None:
+        await self.notifier.close()
         await self.operator_tokens.close()
         await self.pool.close()
         await self.credentials.close()

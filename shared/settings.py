@@ -8,6 +8,9 @@ endpoints, which is how the tests and `make demo` reach the fake cloud (docs/dec
 AZURE_TENANT_ID is the home tenant: operators' access tokens for the app's own API come from it
 (docs/security.md). XTENANT_PUBLIC_URL is the app's address as a browser reaches it: the consent
 redirect URI and status URLs are built from it, never from a request's Host header.
+XTENANT_WEBHOOK_URL and XTENANT_TEAMS_WEBHOOK_URL (optional) are where events go
+(docs/notifications.md): each embeds the token that lets anyone post, so each is a Secret, read
+from a Key Vault reference on Azure, and never named in a problem, a log line or an answer.
 """
 
 from __future__ import annotations
@@ -120,6 +123,10 @@ DEFAULT_LEASE_SECONDS = 60
 DEFAULT_APP_PAUSE_SECONDS = 60
 DEFAULT_APPROVAL_ABOVE = 1
 DEFAULT_APPROVAL_HOURS = 24
+DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10
+#: How App Service shows a Key Vault reference it could not resolve: the setting keeps the
+#: reference's own text. https://learn.microsoft.com/azure/app-service/app-service-key-vault-references
+_KEY_VAULT_REFERENCE = "@microsoft.keyvault("
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,11 @@ class Settings:
     #: how long a run waits for approval before it expires
     approval_hours: int = DEFAULT_APPROVAL_HOURS
     telemetry: TelemetryMode = TelemetryMode.AUTO
+    #: event sinks (docs/notifications.md): None when not configured
+    webhook_url: Secret | None = None
+    teams_webhook_url: Secret | None = None
+    #: how long one webhook POST may take before it counts as failed (and is tried again)
+    webhook_timeout_seconds: int = DEFAULT_WEBHOOK_TIMEOUT_SECONDS
 
     @property
     def operator_token_issuer(self) -> str:
@@ -344,6 +356,11 @@ class _Loader:
                 "XTENANT_APPROVAL_HOURS", DEFAULT_APPROVAL_HOURS, low=1, high=24 * 14
             ),
             telemetry=self.choice("XTENANT_TELEMETRY", TelemetryMode, TelemetryMode.AUTO),
+            webhook_url=self.webhook("XTENANT_WEBHOOK_URL"),
+            teams_webhook_url=self.webhook("XTENANT_TEAMS_WEBHOOK_URL"),
+            webhook_timeout_seconds=self.whole_number(
+                "XTENANT_WEBHOOK_TIMEOUT_SECONDS", DEFAULT_WEBHOOK_TIMEOUT_SECONDS, low=1, high=30
+            ),
         )
         if self.problems:
             raise SettingsError(self.problems)
@@ -364,6 +381,33 @@ class _Loader:
             )
             return ""
         return raw.rstrip("/")
+
+    def webhook(self, name: str) -> Secret | None:
+        """An event sink's URL: https (http only on a loopback address), path and query kept.
+
+        Its problems never quote it: the URL is the secret.
+        """
+        raw = self.get(name)
+        if raw is None:
+            return None
+        if raw.lower().startswith(_KEY_VAULT_REFERENCE):
+            self.problems.append(
+                f"{name} is a Key Vault reference the platform could not resolve (the secret "
+                "is missing, or the app's identity may not read it): docs/notifications.md"
+            )
+            return None
+        try:
+            parts = urlsplit(raw)
+        except ValueError:  # an unbalanced [ in the host
+            parts = urlsplit("")
+        local = parts.scheme == "http" and parts.hostname in _LOOPBACK
+        if not (parts.scheme == "https" or local) or not parts.hostname or parts.fragment:
+            self.problems.append(
+                f"{name} must be an https:// URL (http only on a loopback address), without a "
+                "#fragment (the value is not shown: it is a secret)"
+            )
+            return None
+        return Secret(raw)
 
     def whole_number(self, name: str, default: int, *, low: int, high: int) -> int:
         raw = self.get(name)

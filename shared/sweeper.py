@@ -4,7 +4,8 @@ A row can be left behind two ways: its worker died and its claim's lease ran out
 its message never arrived (lost, or never sent). For each open run, the sweeper sends such a
 row's message again, rebuilt from what the row recorded (a duplicate is harmless: the claim lets
 one delivery act); after `MAX_SWEEPS` times it ends the row `failed` with the reason instead. A
-run whose rows are all final is closed, so later sweeps skip it.
+run whose rows are all final is closed, so later sweeps skip it, and its closing is the
+run_finished event, with the run's totals.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from typing import Any
 
 from shared import rollout
 from shared.errors import XtenantError
-from shared.ledger import FINAL, RUN_ROW
+from shared.ledger import FINAL, RUN_ROW, SUCCEEDED
 from shared.messages import TenantJobMessage
+from shared.notify import events
+from shared.notify.events import MAX_LISTED
 from shared.pipeline import send_messages
 from shared.results import Mode, RunOrigin, RunState, Status
+from shared.run_views import run_summary
 from shared.services import Services
 from shared.stored import from_text
 
@@ -62,17 +66,23 @@ async def _sweep_run(
     services: Services, run: dict[str, Any], now: datetime, report: SweepReport
 ) -> None:
     run_id = str(run["PartitionKey"])
-    open_rows = [
-        dict(e)
-        async for e in services.ledger.table.query_entities(
-            "PartitionKey eq @run and RowKey ne @run_row",
-            parameters={"run": run_id, "run_row": RUN_ROW},
-        )
-        if Status(e.get("status", Status.QUEUED.value)) not in FINAL
-    ]
+    statuses: list[Status] = []
+    failed: list[str] = []
+    open_rows = []
+    async for e in services.ledger.table.query_entities(
+        "PartitionKey eq @run and RowKey ne @run_row",
+        parameters={"run": run_id, "run_row": RUN_ROW},
+    ):
+        statuses.append(Status(e.get("status", Status.QUEUED.value)))
+        if statuses[-1] not in FINAL:
+            open_rows.append(dict(e))
+        elif statuses[-1] not in SUCCEEDED and len(failed) < MAX_LISTED:
+            failed.append(str(e.get("tenant_id")))
     if not open_rows:
         await services.ledger.close_run(run_id)
         report.closed += 1
+        finished = events.run_finished(run_summary(run, statuses), failed_tenants=failed, now=now)
+        await services.notifier.emit(finished)
         return
     for row in open_rows:
         if _left_behind(row, now):

@@ -21,11 +21,14 @@ import enum
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import PermissionMissing, XtenantError
 from shared.ids import validate_tenant_id
+from shared.notify import events
+from shared.notify.health import health_changes
+from shared.notify.outbox import Emit, nowhere
 from shared.results import Mode
 
 if TYPE_CHECKING:
@@ -192,9 +195,12 @@ def from_entity(entity: dict[str, Any]) -> Tenant:
 class TenantRegistry:
     """Tenants in one Azure Table; health updates use ETags so concurrent jobs do not clobber."""
 
-    def __init__(self, table: TableClient, *, breaker: Breaker | None = None) -> None:
+    def __init__(
+        self, table: TableClient, *, breaker: Breaker | None = None, notify: Emit = nowhere
+    ) -> None:
         self.table = table
         self.breaker = breaker or Breaker()
+        self._notify = notify
 
     async def ensure_table(self) -> None:
         from azure.core.exceptions import ResourceExistsError
@@ -401,7 +407,8 @@ class TenantRegistry:
         self, tenant_id: str, change: Callable[[Tenant], Tenant], *, stored: Stored | None = None
     ) -> None:
         """Apply `change` with a conditional write, re-reading after a lost race; no write when
-        nothing changes; nothing for an unregistered tenant."""
+        nothing changes; nothing for an unregistered tenant. A write that changes a health's
+        status is an event (the write's own: a lost race emits nothing)."""
         from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError
 
@@ -419,9 +426,15 @@ class TenantRegistry:
                 await self.table.update_entity(
                     after, etag=current.etag, match_condition=MatchConditions.IfNotModified
                 )
-                return
             except ResourceModifiedError:
                 current = None
+                continue
+            changes = health_changes(current.tenant, from_entity(after))
+            now = datetime.now(UTC)
+            await self._notify(
+                *(events.tenant_health(c, version=current.etag, now=now) for c in changes)
+            )
+            return
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from shared.jobs import JOBS
 from shared.locks import Lock
 from shared.logcontext import job_context
 from shared.messages import BadMessage, TenantJobMessage
+from shared.notify import Event, events
 from shared.results import Mode, Status, TenantResult
 from shared.runner import run_tenant_job
 from shared.services import Services
@@ -152,10 +153,14 @@ async def _standing(services: Services, message: TenantJobMessage) -> Standing |
     return await services.compliance.read(message.tenant_id, message.job)
 
 
-async def _remember(services: Services, result: TenantResult, now: datetime) -> None:
-    """A standard's evaluation, in the compliance store, after its row (never fails the row)."""
+async def _remember(
+    services: Services, message: TenantJobMessage, result: TenantResult, tenant_name: str
+) -> None:
+    """A standard's evaluation, in the compliance store, after its row (never fails the row);
+    then its drift, as events."""
     if not isinstance(result.standing, Standing):
         return
+    now = datetime.now(UTC)
     try:
         if result.status is Status.NOT_APPLICABLE:
             reason = result.error.message if result.error else "not applicable"
@@ -168,6 +173,17 @@ async def _remember(services: Services, result: TenantResult, now: datetime) -> 
         )
     except Exception:  # the row is final; the next evaluation writes the states again
         log.exception("could not record compliance of %s", result.job)
+        return
+    drift = events.drift(
+        result.drift,
+        tenant_id=result.tenant_id,
+        tenant_name=tenant_name,
+        standard=result.job,
+        run_id=message.run_id,
+        evaluated_before=result.standing.states,
+        now=now,
+    )
+    await services.notifier.emit(*drift)
 
 
 async def _remember_plans(services: Services, result: TenantResult, stored: Stored) -> None:
@@ -230,7 +246,7 @@ async def _record(
         log.warning("transient failure, the message will be redelivered: %s", error)
         raise RetryLater(error.message)
     await ledger.finish(message.run_id, result, attempts=attempts)
-    await _remember(services, result, datetime.now(UTC))
+    await _remember(services, message, result, stored.tenant.name)
     await _remember_plans(services, result, stored)
     log.info(
         "%s: %d planned, %d applied",
@@ -341,15 +357,12 @@ async def _poisoned(services: Services, body: str, message_id: str) -> None:
             or "Re-run the tenant when the cause is fixed (POST /api/runs).",
         )
         blocked = await services.app_breaker.outage(datetime.now(UTC)) is not None
-        await services.ledger.end(
-            message.run_id,
-            message.tenant_id,
-            message.job,
-            Status.BLOCKED if blocked or row.get("app_wide") else Status.FAILED,
-            error,
-        )
+        status = Status.BLOCKED if blocked or row.get("app_wide") else Status.FAILED
+        await services.ledger.end(message.run_id, message.tenant_id, message.job, status, error)
         log.error("poisoned: %s", error.message)
         await rollout.after_row(services, message.run_id, row.get("ring"))
+        if status is Status.FAILED:  # blocked rows: the app_outage event said it, once
+            await services.notifier.emit(_poison_event(message, row, status, error))
 
 
 async def _later_again(services: Services, message: TenantJobMessage, row: dict[str, Any]) -> None:
@@ -381,6 +394,20 @@ async def _still_held(services: Services, message: TenantJobMessage, row: dict[s
     apply = message.mode is Mode.APPLY
     return apply and await services.locks.held_by(
         message.tenant_id, message.job, _holder(message), now
+    )
+
+
+def _poison_event(
+    message: TenantJobMessage, row: dict[str, Any], status: Status, error: XtenantError
+) -> Event:
+    return events.poison_message(
+        run_id=message.run_id,
+        tenant_id=message.tenant_id,
+        tenant_name=str(row.get("tenant_name") or ""),
+        job=message.job,
+        status=status.value,
+        error=error.as_record(),
+        now=datetime.now(UTC),
     )
 
 

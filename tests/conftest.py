@@ -8,7 +8,7 @@ memory for one test (tests/telemetry_fixture.py).
 
 from tests.integration.azurite_fixture import azurite
 from tests.integration.fakecloud_fixture import fakecloud
-from tests.integration.stack_fixture import stack
+from tests.integration.stack_fixture import receiver, stack
 from tests.telemetry_fixture import recorded
 
-__all__ = ["azurite", "fakecloud", "recorded", "stack"]
+__all__ = ["azurite", "fakecloud", "receiver", "recorded", "stack"]

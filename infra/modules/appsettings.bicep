@@ -1,6 +1,8 @@
 // Every setting the app reads at start (shared/settings.py Settings.from_env, shared/storage.py
 // storage_config) and the identity-based host storage and telemetry connections. Nothing here is
-// a secret: there is none. IDENTITY_ENDPOINT and IDENTITY_HEADER are set by the platform.
+// a secret: the notification sinks' URLs are, so their settings are Key Vault references, and
+// only for a sink the deployment was given. IDENTITY_ENDPOINT and IDENTITY_HEADER are set by
+// the platform.
 // tests/unit/test_infra.py checks this list against shared/settings.py.
 //
 // Writing sites/config 'appsettings' replaces the whole list, so a plain write would delete every
@@ -33,6 +35,12 @@ param queueEndpoint string
 param tableEndpoint string
 param appInsightsConnectionString string
 
+@description('The generic webhook URL\'s secret (versionless URI); empty: no such sink.')
+param webhookSecretUri string = ''
+
+@description('The Teams webhook URL\'s secret (versionless URI); empty: no such sink.')
+param teamsWebhookSecretUri string = ''
+
 var settings = {
   APP_CLIENT_ID: appClientId
   AZURE_CLIENT_ID: managedIdentityClientId
@@ -50,6 +58,16 @@ var settings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${managedIdentityClientId};Authorization=AAD'
 }
 
+// A sink's setting refers to its secret; the platform puts the URL in the app's environment.
+var sinkSettings = union(
+  empty(webhookSecretUri) ? {} : {
+    XTENANT_WEBHOOK_URL: '@Microsoft.KeyVault(SecretUri=${webhookSecretUri})'
+  },
+  empty(teamsWebhookSecretUri) ? {} : {
+    XTENANT_TEAMS_WEBHOOK_URL: '@Microsoft.KeyVault(SecretUri=${teamsWebhookSecretUri})'
+  }
+)
+
 resource site 'Microsoft.Web/sites@2024-04-01' existing = {
   name: functionAppName
 }
@@ -61,6 +79,6 @@ module merged 'appsettings-merge.bicep' = {
   params: {
     functionAppName: site.name
     currentAppSettings: list('${site.id}/config/appsettings', '2024-04-01').properties
-    appSettings: settings
+    appSettings: union(settings, sinkSettings)
   }
 }

@@ -60,6 +60,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   }
   properties: {
     serverFarmId: plan.id
+    // Key Vault references in app settings are resolved as this identity (it has no
+    // system-assigned one): https://learn.microsoft.com/azure/app-service/app-service-key-vault-references
+    keyVaultReferenceIdentity: identityId
     httpsOnly: true
     publicNetworkAccess: 'Enabled'
     siteConfig: {

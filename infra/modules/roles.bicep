@@ -1,9 +1,11 @@
-// Least privilege for the managed identity: data roles on the one storage account and the right
-// to publish telemetry to the one Application Insights component. Nothing at resource-group or
-// subscription scope, no control-plane role, no account keys.
+// Least privilege for the managed identity: data roles on the one storage account, the right
+// to publish telemetry to the one Application Insights component, and to read the secrets of
+// the one Key Vault (the platform resolves the app's Key Vault references with it). Nothing at
+// resource-group or subscription scope, no control-plane role, no account keys.
 
 param storageAccountName string
 param appInsightsName string
+param keyVaultName string
 param principalId string
 
 // Built-in role definition ids: https://learn.microsoft.com/azure/role-based-access-control/built-in-roles
@@ -25,6 +27,7 @@ var storageRoles = [
   }
 ]
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
+var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -32,6 +35,10 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
+}
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: keyVaultName
 }
 
 resource storageRoleAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for role in storageRoles: {
@@ -53,5 +60,16 @@ resource telemetryRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-0
     principalId: principalId
     principalType: 'ServicePrincipal'
     description: 'Monitoring Metrics Publisher: send telemetry to Application Insights with an Entra token (local auth is off).'
+  }
+}
+
+resource secretsRoleAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, principalId, keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    description: 'Key Vault Secrets User: the platform resolves the app\'s Key Vault references (the notification sinks\' URLs) as the managed identity.'
   }
 }

@@ -5,6 +5,10 @@ shared by every end-to-end test module (the app module and its process-wide clie
 The API is called as an operator holding all four app roles, with a bearer token the fake cloud
 issued in the home tenant; `call(..., token=...)` calls it as someone else (`token=""`: no
 token at all).
+
+`receiver` (session): a local webhook receiver (devtools/receiver.py) both notification sinks
+of the stack point at, the generic webhook and Teams, each URL with a token-like query that must
+never show anywhere; it answers 200 unless a test tells it otherwise (and resets it after).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import pytest
 from devtools.azurite import Azurite, free_ports
 from devtools.devhost.host import DevHost
 from devtools.fakecloud import FakeCloud
+from devtools.receiver import TEAMS_PATH, WEBHOOK_PATH, Receiver
 
 HOST_JSON = Path(__file__).with_name("host.test.json")
 ROLES = [
@@ -39,6 +44,8 @@ ROLES = [
 ]
 GUESTS = {"generate": {"members": 2, "guests": 6, "stale_guests": 2, "seed": 7}}
 OPERATOR = "operator@contoso.example"
+#: In both sink URLs: what a webhook's token looks like, so tests can look for it everywhere.
+SINK_SECRET = f"sig-{uuid.uuid4().hex}"
 ALL_ROLES = ("xtenant.read", "xtenant.plan", "xtenant.apply", "xtenant.admin")
 
 
@@ -96,7 +103,13 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-async def stack(fakecloud: FakeCloud, azurite: Azurite) -> AsyncIterator[Stack]:
+async def receiver() -> AsyncIterator[Receiver]:
+    async with Receiver() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+async def stack(fakecloud: FakeCloud, azurite: Azurite, receiver: Receiver) -> AsyncIterator[Stack]:
     [port] = free_ports(1)
     settings = fakecloud.app_env() | {
         "AzureWebJobsStorage": azurite.connection_string,
@@ -106,6 +119,9 @@ async def stack(fakecloud: FakeCloud, azurite: Azurite) -> AsyncIterator[Stack]:
         "XTENANT_APPROVAL_ABOVE": "1000",
         "FUNCTIONS_WORKER_RUNTIME": "python",
         "XTENANT_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "XTENANT_WEBHOOK_URL": f"{receiver.url(WEBHOOK_PATH)}?sig={SINK_SECRET}",
+        "XTENANT_TEAMS_WEBHOOK_URL": f"{receiver.url(TEAMS_PATH)}?sig={SINK_SECRET}",
+        "XTENANT_WEBHOOK_TIMEOUT_SECONDS": "1",
     }
     host = DevHost("function_app", settings=settings, host_json=HOST_JSON, http_port=port)
     token = fakecloud.operator_token(OPERATOR, ALL_ROLES)

@@ -31,6 +31,7 @@ GUIDES = (
     "operations.md",
     "security.md",
     "console.md",
+    "notifications.md",
 )
 DECISIONS = DOCS / "decisions.md"
 #: The sections of docs/decisions.md, by anchor: code cites them as `docs/decisions.md#<anchor>`.
@@ -73,6 +74,7 @@ DECISION_ANCHORS = (
     "sharepoint-sharing-baseline",
     "console-sign-in",
     "telemetry",
+    "event-outbox",
 )
 #: Background notes that live outside the repository: nothing in it may point at them (spelt in
 #: two parts so that this file does not name them either).

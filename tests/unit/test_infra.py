@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from devtools import infracheck
-from shared import ledger, messages, tenants
+from shared import ledger, messages, notify, tenants
 from shared.auth import audit
 from shared.auth.roles import Role
 from shared.console.signin import CALLBACK_PATH
@@ -36,6 +36,7 @@ ROLE_IDS = {
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
 }
 MONITORING_METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -151,7 +152,12 @@ def test_the_storage_account_refuses_keys_and_old_tls() -> None:
 
 
 def test_queues_and_tables_are_the_ones_the_code_uses() -> None:
-    assert main_variable("queueNames") == [messages.QUEUE, messages.POISON_QUEUE]
+    assert main_variable("queueNames") == [
+        messages.QUEUE,
+        messages.POISON_QUEUE,
+        notify.EVENTS_QUEUE,
+        notify.EVENTS_POISON_QUEUE,
+    ]
     assert main_variable("tableNames") == [tenants.TABLE, ledger.TABLE, audit.TABLE]
 
 
@@ -206,7 +212,12 @@ def test_role_assignments_are_the_data_roles_and_metrics_publisher_only() -> Non
 
     assert storage_roles == set(ROLE_IDS)
     assert roles["variables"]["monitoringMetricsPublisher"]["value"] == MONITORING_METRICS_PUBLISHER
-    assert scopes == {"storageRoleAssignments": "account", "telemetryRoleAssignment": "appInsights"}
+    assert roles["variables"]["keyVaultSecretsUser"]["value"] == KEY_VAULT_SECRETS_USER
+    assert scopes == {
+        "storageRoleAssignments": "account",
+        "telemetryRoleAssignment": "appInsights",
+        "secretsRoleAssignment": "vault",
+    }
     assert elsewhere == []
 
 
@@ -352,7 +363,10 @@ def test_app_settings_are_merged_with_the_ones_the_app_already_has() -> None:
     assert current["operand_1"]["function"]["parameters"]["arg_1"] == (
         "${site.id}/config/appsettings"
     )
-    assert params["appSettings"] == "settings"
+    assert params["appSettings"]["function"] == {
+        "type": "union",
+        "parameters": {"arg_1": "settings", "arg_2": "sinkSettings"},
+    }
     assert written["name"] == "appsettings"
     assert written["properties"]["function"] == {
         "type": "union",
@@ -511,3 +525,75 @@ def test_the_deployment_package_leaves_out_caches() -> None:
     ignored = set((ROOT / ".funcignore").read_text().splitlines())
 
     assert {"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"} <= ignored
+
+
+# --- notifications: the sinks' URLs are secrets, kept in a Key Vault -------------------------
+
+
+def test_the_key_vault_uses_rbac_with_soft_delete_and_purge_protection() -> None:
+    vault = bicep("modules/keyvault.bicep")["resources"]["vault"]["config"]["properties"]
+
+    assert vault["enableRbacAuthorization"] is True
+    assert vault["enableSoftDelete"] is True
+    assert vault["enablePurgeProtection"] is True
+    assert "accessPolicies" not in vault
+
+
+def test_the_app_reads_key_vault_references_as_its_managed_identity() -> None:
+    site = bicep("modules/functionapp.bicep")["resources"]["site"]["config"]["properties"]
+
+    assert site["keyVaultReferenceIdentity"] == "identityId"
+
+
+def test_a_sink_url_is_an_azd_secret_and_its_setting_a_key_vault_reference_only_when_given() -> (
+    None
+):
+    main = bicep("main.bicep")
+    parameters = (INFRA / "main.parameters.json").read_text()
+    sinks = bicep("modules/appsettings.bicep")["variables"]["sinkSettings"]["value"]
+    given = main["modules"]["appSettings"]["config"]["params"]
+
+    for param, env, setting, uri in (
+        ("webhookUrl", "XTENANT_WEBHOOK_URL", "XTENANT_WEBHOOK_URL", "webhookSecretUri"),
+        (
+            "teamsWebhookUrl",
+            "XTENANT_TEAMS_WEBHOOK_URL",
+            "XTENANT_TEAMS_WEBHOOK_URL",
+            "teamsWebhookSecretUri",
+        ),
+    ):
+        assert {"type": "secure"} in main["parameters"][param]["decorators"]
+        assert f'"{param}": {{\n      "value": "${{{env}=}}"' in parameters
+        assert given[uri]["operator"]["operands"]["condition"]["function"]["parameters"] == {
+            "item_to_test": param
+        }
+        branch = next(
+            arg["operator"]["operands"]
+            for arg in sinks["function"]["parameters"].values()
+            if setting in arg["operator"]["operands"]["false_value"]
+        )
+        assert branch["true_value"] == {}
+        assert branch["false_value"][setting] == f"@Microsoft.KeyVault(SecretUri=${{{uri}}})"
+    assert not {"XTENANT_WEBHOOK_URL", "XTENANT_TEAMS_WEBHOOK_URL"} & set(app_settings())
+
+
+def test_the_settings_loader_reads_the_sink_settings_the_template_writes() -> None:
+    sinks = bicep("modules/appsettings.bicep")["variables"]["sinkSettings"]["value"]
+    names = [
+        name
+        for arg in sinks["function"]["parameters"].values()
+        for name in arg["operator"]["operands"]["false_value"]
+    ]
+    env = {
+        "APP_CLIENT_ID": "11111111-1111-1111-1111-111111111111",
+        "AZURE_TENANT_ID": "33333333-3333-3333-3333-333333333333",
+        "XTENANT_PUBLIC_URL": "https://func-x.azurewebsites.net",
+        "XTENANT_AUTH_MODE": "secret",
+        "XTENANT_CLIENT_SECRET": "stand-in",
+    }
+
+    settings = Settings.from_env(env | {name: "https://hooks.example.com/a" for name in names})
+
+    assert len(names) == 2
+    assert settings.webhook_url is not None
+    assert settings.teams_webhook_url is not None

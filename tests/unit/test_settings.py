@@ -252,3 +252,67 @@ def test_the_consent_link_lifetime_is_checked(raw: str) -> None:
 def test_consent_links_last_seven_days_unless_told_otherwise() -> None:
     assert Settings.from_env(mi_env()).consent_link_days == 7
     assert Settings.from_env(mi_env() | {"XTENANT_CONSENT_LINK_DAYS": "30"}).consent_link_days == 30
+
+
+# --- notification sinks (docs/notifications.md) ---------------------------------------------
+
+WORKFLOW = (
+    "https://prod-01.westeurope.logic.azure.com:443/workflows/abc/triggers/manual/paths/invoke"
+    "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=s3cr3t-signature"
+)
+
+
+def test_notifications_are_off_unless_a_sink_url_is_set() -> None:
+    settings = Settings.from_env(mi_env())
+
+    assert settings.webhook_url is None
+    assert settings.teams_webhook_url is None
+    assert settings.webhook_timeout_seconds == 10
+
+
+@pytest.mark.parametrize(
+    "url", [WORKFLOW, "https://hooks.example.com/x", "http://127.0.0.1:8085/hooks/webhook"]
+)
+def test_a_sink_url_keeps_its_path_and_query_and_never_shows_in_repr(url: str) -> None:
+    settings = Settings.from_env(mi_env(XTENANT_WEBHOOK_URL=url, XTENANT_TEAMS_WEBHOOK_URL=url))
+
+    assert settings.webhook_url is not None
+    assert settings.webhook_url.value == url
+    assert settings.teams_webhook_url is not None
+    assert settings.teams_webhook_url.value == url
+    assert url not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hooks.example.com/s3cr3t",
+        "ftp://hooks.example.com/s3cr3t",
+        "https:///s3cr3t",
+        "hooks.example.com/s3cr3t",
+        "https://hooks.example.com/s3cr3t#frag",
+        "http://[::1/s3cr3t",
+    ],
+)
+def test_a_sink_url_that_is_not_https_is_reported_without_showing_it(url: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(mi_env(XTENANT_TEAMS_WEBHOOK_URL=url))
+
+    [problem] = refused.value.problems
+    assert problem.startswith("XTENANT_TEAMS_WEBHOOK_URL must be an https:// URL")
+    assert "s3cr3t" not in str(refused.value)
+
+
+def test_an_unresolved_key_vault_reference_is_named_as_such() -> None:
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/webhook-url/)"
+
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env(
+            mi_env(XTENANT_WEBHOOK_URL=reference, XTENANT_WEBHOOK_TIMEOUT_SECONDS="0")
+        )
+
+    assert refused.value.problems == [
+        "XTENANT_WEBHOOK_URL is a Key Vault reference the platform could not resolve (the secret "
+        "is missing, or the app's identity may not read it): docs/notifications.md",
+        "XTENANT_WEBHOOK_TIMEOUT_SECONDS must be a whole number from 1 to 30, got '0'",
+    ]

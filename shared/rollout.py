@@ -31,6 +31,7 @@ from typing import Any
 from shared.ids import validate_tenant_id
 from shared.ledger import FINAL, RUN_ROW, RowSpec
 from shared.messages import TenantJobMessage
+from shared.notify import events
 from shared.results import Mode, RunOrigin, RunState, Status
 from shared.services import Services
 from shared.stored import from_text
@@ -191,6 +192,17 @@ async def start_held(
     )
     if not approval:
         await release(services, run_id, 0 if rings else None)
+    else:
+        await services.notifier.emit(
+            events.approval_requested(
+                run_id,
+                job=job or "several jobs",
+                tenants=len({w.tenant_id for w in work}),
+                requested_by=requested_by,
+                expires_at=expires.isoformat() if expires else "",
+                now=now,
+            )
+        )
     return Held(run_id, state, plan_run_id, expires)
 
 
@@ -258,6 +270,14 @@ async def _ring_done(services: Services, run_id: str, ring: int, statuses: list[
         }
         if await update_run(services, entity, fields):
             log.warning("run %s halted: %s", run_id, reason)
+            halted = events.run_halted(
+                run_id,
+                ring=f"{ring + 2} of {entity.get('rings_total')}",
+                reason=reason,
+                failing_tenants=[str(f["tenant_id"]) for f in failing],
+                now=datetime.now(UTC),
+            )
+            await services.notifier.emit(halted)
         return
     if ring + 1 >= int(entity.get("rings_total") or 0):
         return

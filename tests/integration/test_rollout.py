@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from devtools.fakecloud import FakeCloud
+from devtools.receiver import WEBHOOK_PATH, Receiver
 from tests.integration.stack_fixture import Stack, new_tenant
 
 pytestmark = pytest.mark.integration
@@ -36,6 +37,16 @@ async def four_eyes(stack: Stack) -> AsyncIterator[None]:
         services.settings = before
 
 
+def events_about(receiver: Receiver, run_id: str, kind: str) -> list[dict[str, Any]]:
+    """The events of `kind` about the run the webhook took, each id once."""
+    taken = {
+        r.event["id"]: r.event
+        for r in receiver.received
+        if r.path == WEBHOOK_PATH and r.event and r.event["subject"] == run_id
+    }
+    return [e for e in taken.values() if e["kind"] == kind]
+
+
 def policies(cloud: FakeCloud, tenants: list[str]) -> list[Any]:
     return [cloud.directory(t).authorization_policy() for t in tenants]
 
@@ -56,7 +67,7 @@ async def start(stack: Stack, tenants: list[str], **extra: Any) -> dict[str, Any
 
 @pytest.mark.usefixtures("four_eyes")
 async def test_an_apply_over_many_tenants_waits_for_a_second_operator(
-    cloud: FakeCloud, stack: Stack
+    cloud: FakeCloud, stack: Stack, receiver: Receiver
 ) -> None:
     tenants = await registered(cloud, stack, 3)
     before = policies(cloud, tenants)
@@ -72,6 +83,8 @@ async def test_an_apply_over_many_tenants_waits_for_a_second_operator(
     assert (plan["status"], plan["mode"], len(plan["rows"])) == ("succeeded", "plan", 3)
     assert all(r["changes_planned"] == 5 for r in plan["rows"])
     assert policies(cloud, tenants) == before
+    [asked] = events_about(receiver, started["run_id"], "approval_requested")
+    assert (asked["data"]["tenants"], asked["data"]["job"]) == (3, BASELINE)
 
     # the requester may not approve their own run; another admin may
     own = await stack.call("POST", f"/api/runs/{started['run_id']}/approve")
@@ -132,7 +145,7 @@ async def test_a_rejected_or_expired_run_never_goes(cloud: FakeCloud, stack: Sta
 
 
 async def test_a_failing_canary_halts_the_rings_and_resume_goes_on(
-    cloud: FakeCloud, stack: Stack
+    cloud: FakeCloud, stack: Stack, receiver: Receiver
 ) -> None:
     canary = new_tenant(cloud, state="consent_missing")
     await stack.register(canary)
@@ -152,6 +165,9 @@ async def test_a_failing_canary_halts_the_rings_and_resume_goes_on(
     ]
     assert sorted(r["status"] for r in halted["rows"]) == ["failed", "held", "held", "held"]
     assert policies(cloud, rest) == before
+    [stopped] = events_about(receiver, started["run_id"], "run_halted")
+    assert stopped["data"]["failing_tenants"] == [canary]
+    assert stopped["data"]["ring"] == "2 of 3"
 
     reader = cloud.operator_token("reader@contoso.example", ["xtenant.read", "xtenant.plan"])
     refused = await stack.call("POST", f"/api/runs/{started['run_id']}/resume", token=reader)

@@ -21,6 +21,7 @@ import logging
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +35,7 @@ from devtools.devhost.host import DevHost
 from devtools.devhost.ledger import LedgerCounts
 from devtools.fakecloud import FakeCloud, load_scenario
 from devtools.fakecloud.scenario import Scenario, TenantSpec
+from devtools.receiver import Receiver, describe
 
 ROOT = repo_root()
 DEMO_SCENARIO = ROOT / "devtools" / "fakecloud" / "scenarios" / "demo.json"
@@ -314,13 +316,40 @@ def expectation_met(tenant: TenantSpec, plan_rows: list[Any], apply_rows: list[A
 
 
 async def run_demo(scenario: Scenario, cloud: FakeCloud, storage: str) -> int:
+    async with Receiver() as receiver:
+        code = await _run_demo(scenario, cloud, storage, receiver)
+    print_notifications(receiver)
+    if code == 0:
+        print_next_steps()
+    return code
+
+
+def print_notifications(receiver: Receiver) -> None:
+    """What the app told its two sinks (a webhook and a Teams channel, both local here): the
+    count per kind, then every event but the routine ones (runs finished, drift fixed)."""
+    lines = describe(receiver.received)
+    kinds = Counter(line.split()[0] for line in lines)
+    print(
+        f"\nNotifications ({len(lines)} events, each delivered once to each of 2 sinks; "
+        f"by kind: {', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}):"
+    )
+    for line in lines:
+        if line.split()[0] not in ("run_finished", "drift_fixed"):
+            print(f"  {line[:200]}")
+
+
+async def _run_demo(scenario: Scenario, cloud: FakeCloud, storage: str, receiver: Receiver) -> int:
     [port] = free_ports(1)
-    settings = cloud.app_env() | {
-        "AzureWebJobsStorage": storage,
-        "SCHEDULE": "0 0 2 * * *",
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "XTENANT_PUBLIC_URL": f"http://127.0.0.1:{port}",
-    }
+    settings = (
+        cloud.app_env()
+        | receiver.settings()
+        | {
+            "AzureWebJobsStorage": storage,
+            "SCHEDULE": "0 0 2 * * *",
+            "FUNCTIONS_WORKER_RUNTIME": "python",
+            "XTENANT_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        }
+    )
     started = time.monotonic()
     host = DevHost("function_app", settings=settings, host_json=ROOT / "host.json", http_port=port)
     async with host:
@@ -377,7 +406,6 @@ async def run_demo(scenario: Scenario, cloud: FakeCloud, storage: str) -> int:
         print(f"UNEXPECTED outcome for: {', '.join(missed + wrong)}")
         return 1
     print("Every tenant got the outcome its scenario expects.")
-    print_next_steps()
     return 0
 
 

@@ -10,23 +10,10 @@ from typing import Any
 from devtools.fakecloud import FakeCloud
 from devtools.fakecloud.graph import Group, User
 from devtools.fakecloud.requestlog import RequestRecord
+from devtools.fakecloud.scenario import DEMO_ROLES
 
 #: What the demo's healthy tenants consented to: every permission the jobs declare.
-ALL_ROLES = (
-    "User.ReadWrite.All",
-    "AuditLog.Read.All",
-    "Group.ReadWrite.All",
-    "GroupMember.ReadWrite.All",
-    "Policy.Read.All",
-    "Policy.ReadWrite.Authorization",
-    "LicenseAssignment.Read.All",
-    "Policy.ReadWrite.ConditionalAccess",
-    "Policy.ReadWrite.SecurityDefaults",
-    "Policy.ReadWrite.AuthenticationMethod",
-    "SharePointTenantSettings.ReadWrite.All",
-    "GroupMember.Read.All",
-    "RoleManagement.Read.Directory",
-)
+ALL_ROLES = DEMO_ROLES
 DOMAIN = "contoso.onmicrosoft.com"
 NICKNAME = "xtenant-helpdesk"
 

@@ -24,24 +24,12 @@ import pytest
 from devtools.azurite import Azurite, free_ports
 from devtools.devhost.host import DevHost
 from devtools.fakecloud import FakeCloud
+from devtools.fakecloud.scenario import DEMO_ROLES
 from devtools.receiver import TEAMS_PATH, WEBHOOK_PATH, Receiver
 
 HOST_JSON = Path(__file__).with_name("host.test.json")
-ROLES = [
-    "User.ReadWrite.All",
-    "AuditLog.Read.All",
-    "Group.ReadWrite.All",
-    "GroupMember.ReadWrite.All",
-    "Policy.ReadWrite.Authorization",
-    "LicenseAssignment.Read.All",
-    "Policy.Read.All",
-    "Policy.ReadWrite.ConditionalAccess",
-    "Policy.ReadWrite.SecurityDefaults",
-    "Policy.ReadWrite.AuthenticationMethod",
-    "SharePointTenantSettings.ReadWrite.All",
-    "GroupMember.Read.All",
-    "RoleManagement.Read.Directory",
-]
+#: Every Graph permission a consented demo tenant grants (the fake cloud's demo roles).
+ROLES = list(DEMO_ROLES)
 GUESTS = {"generate": {"members": 2, "guests": 6, "stale_guests": 2, "seed": 7}}
 OPERATOR = "operator@contoso.example"
 #: In both sink URLs: what a webhook's token looks like, so tests can look for it everywhere.

@@ -165,3 +165,12 @@ def test_user_consent_replaces_only_the_self_consent_entries() -> None:
 
     assert wanted_value(consent, current) == [team]
     assert wanted_value(consent, None) == []
+
+
+def test_the_demo_tenants_grant_every_permission_a_job_declares() -> None:
+    from devtools.fakecloud.scenario import DEMO_ROLES
+    from shared.permissions import missing
+
+    assert {name: missing(job.permissions, DEMO_ROLES) for name, job in JOBS.items()} == {
+        name: [] for name in JOBS
+    }

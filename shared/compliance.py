@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.stored import from_text, to_text
@@ -27,8 +28,16 @@ from shared.stored import from_text, to_text
 if TYPE_CHECKING:
     from azure.data.tables.aio import TableClient
 
+log = logging.getLogger(__name__)
+
 TABLE = "xtenantcompliance"
 HISTORY = "~h|"
+#: The drift feed: every tenant's transitions again, in one partition per month
+#: (`~drift|2026-12`), row keys newest first; `GET /api/drift` reads it a page at a time.
+FEED = "~drift|"
+FEED_ROW = "~z|"
+#: How far back the drift feed is read (older transitions stay in each tenant's history).
+FEED_DAYS = 366
 _BATCH = 100
 _EPOCH_END = 10**13
 
@@ -174,8 +183,7 @@ class ComplianceStore:
                 history = self._history(tenant_id, standard, finding, move, n, now)
                 operations.append(("upsert", history))
         operations.append(("upsert", self._summary(tenant_id, standard, findings, now)))
-        for start in range(0, len(operations), _BATCH):
-            await self.table.submit_transaction(operations[start : start + _BATCH])
+        await self._commit(operations, now)
         return moves
 
     async def not_applicable(
@@ -208,9 +216,21 @@ class ComplianceStore:
         summary[State.NOT_APPLICABLE.value] = max(1, len(findings))
         summary["reason"] = reason[:1000]
         operations.append(("upsert", summary))
+        await self._commit(operations, now)
+        return moves
+
+    async def _commit(self, operations: list[tuple[str, dict[str, Any]]], now: datetime) -> None:
+        """The tenant's partition first (the truth), then its transitions in the drift feed:
+        one more transaction, only when something moved. A feed that cannot be written is
+        logged; the tenant's own history still has every transition."""
         for start in range(0, len(operations), _BATCH):
             await self.table.submit_transaction(operations[start : start + _BATCH])
-        return moves
+        feed = [("upsert", _feed_entry(e, now)) for _, e in operations if _is_history(e)]
+        try:
+            for start in range(0, len(feed), _BATCH):
+                await self.table.submit_transaction(feed[start : start + _BATCH])
+        except Exception:
+            log.exception("could not write %d transitions to the drift feed", len(feed))
 
     def _state(
         self,
@@ -327,22 +347,65 @@ class ComplianceStore:
         ]
         return sorted(found, key=lambda v: (v["tenant_id"], v["standard"]))
 
-    async def transitions(self, since: str) -> list[dict[str, Any]]:
-        """Transitions across tenants at or after `since`, newest first."""
-        query = "RowKey ge @h and RowKey lt @end and at ge @since"
-        parameters = {"h": HISTORY, "end": "~i", "since": since}
-        found = [
-            {
-                "tenant_id": e.get("tenant_id"),
-                "standard": e.get("standard"),
-                "setting": e.get("setting"),
-                "transition": e.get("transition"),
-                "observed": from_text(e.get("observed")),
-                "at": e.get("at"),
-            }
-            async for e in self.table.query_entities(query, parameters=parameters)
-        ]
-        return sorted(found, key=lambda v: str(v["at"]), reverse=True)
+    async def transitions(
+        self, since: datetime, *, limit: int, after: str = "", now: datetime | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Transitions across tenants at or after `since`, newest first: at most `limit`, from
+        the drift feed (one partition per month, read newest month first, each newest first),
+        after the cursor `after` a previous page returned; the next cursor, or None."""
+        months = feed_months(since, now or datetime.now(UTC))
+        start_month, _, start_key = after.partition("|")
+        if after and start_month not in months:
+            raise ValueError("cursor: not one this API gave for this since")
+        found: list[dict[str, Any]] = []
+        last = f"{FEED_ROW}{_newest_first(since)}~"
+        for month in months[months.index(start_month) if after else 0 :]:
+            first = start_key if after and month == start_month else ""
+            query = "PartitionKey eq @p and RowKey gt @first and RowKey le @last"
+            bounds = {"p": FEED + month, "first": first, "last": last}
+            async for e in self.table.query_entities(query, parameters=bounds):
+                if len(found) == limit:
+                    return found, f"{found[-1]['_month']}|{found[-1]['_key']}"
+                found.append(_feed_view(e, month))
+        return found, None
+
+
+def feed_months(since: datetime, now: datetime) -> list[str]:
+    """The feed's months from `now`'s back to `since`'s, newest first."""
+    if since < now - timedelta(days=FEED_DAYS):
+        raise ValueError(f"since: at most {FEED_DAYS} days ago")
+    months, year, month = [], now.year, now.month
+    while (year, month) >= (since.year, since.month):
+        months.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return months
+
+
+def _is_history(entity: Mapping[str, Any]) -> bool:
+    return str(entity.get("RowKey", "")).startswith(HISTORY)
+
+
+def _feed_entry(history: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """A history entity as the feed keeps it: the month's partition, newest first, then the
+    tenant (so two tenants' transitions of one moment never collide)."""
+    _, moment, rest = str(history["RowKey"]).split("|", 2)
+    return dict(history) | {
+        "PartitionKey": f"{FEED}{now.year:04d}-{now.month:02d}",
+        "RowKey": f"{FEED_ROW}{moment}|{history['tenant_id']}|{rest}",
+    }
+
+
+def _feed_view(entity: Mapping[str, Any], month: str) -> dict[str, Any]:
+    return {
+        "tenant_id": entity.get("tenant_id"),
+        "standard": entity.get("standard"),
+        "setting": entity.get("setting"),
+        "transition": entity.get("transition"),
+        "observed": from_text(entity.get("observed")),
+        "at": entity.get("at"),
+        "_month": month,
+        "_key": entity["RowKey"],
+    }
 
 
 def _differs(stored: Mapping[str, Any], entity: Mapping[str, Any]) -> bool:

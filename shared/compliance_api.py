@@ -86,12 +86,20 @@ async def drift(services: Services, query: Mapping[str, str]) -> ApiResponse:
     """GET /api/drift?since=&limit=&cursor=: transitions across tenants, newest first."""
     try:
         moment = datetime.fromisoformat(query.get("since", ""))
-        start, limit = _page(query)
+        limit = int(query.get("limit") or PAGE)
+        if not 1 <= limit <= PAGE or len(query.get("cursor", "")) > 400:
+            raise ValueError
     except ValueError:
-        return error(400, "invalid_query", "since must be an ISO 8601 time; limit 1-100")
+        return error(400, "invalid_query", f"since must be an ISO 8601 time; limit 1-{PAGE}")
     since = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-    found = await services.compliance.transitions(since.isoformat())
-    return _paged("transitions", found, start, limit)
+    try:
+        found, following = await services.compliance.transitions(
+            since, limit=limit, after=query.get("cursor", "")
+        )
+    except ValueError as exc:
+        return error(400, "invalid_query", str(exc))
+    shown = [{k: v for k, v in t.items() if not k.startswith("_")} for t in found]
+    return ApiResponse(200, {"transitions": shown, "next": following})
 
 
 def _target(tenant_id: str, standard: str, setting: str) -> tuple[str, str, str] | ApiResponse:

@@ -52,8 +52,14 @@ def stored(settings: list[dict[str, Any]]) -> dict[str, str]:
 
 
 async def history(store: ComplianceStore, tenant_id: str) -> list[tuple[str, str]]:
-    found = await store.transitions("2000-01-01")
-    return [(t["setting"], t["transition"]) for t in found if t["tenant_id"] == tenant_id]
+    """The tenant's transitions in the drift feed, newest first, read page by page."""
+    since, found, cursor = datetime.now(UTC) - timedelta(days=365), [], ""
+    while True:
+        page, following = await store.transitions(since, limit=100, after=cursor)
+        found += [(t["setting"], t["transition"]) for t in page if t["tenant_id"] == tenant_id]
+        if following is None:
+            return found
+        cursor = following
 
 
 async def test_report_records_findings_and_writes_nothing_in_the_tenant(
@@ -243,3 +249,34 @@ async def test_a_standard_that_stops_applying_marks_its_settings_not_applicable(
     [cell] = await store.summaries(tenant=tenant, standard=BASELINE)
     assert (cell["not_applicable"], cell["drifted"], cell["reason"]) == (0, 1, None)
     assert stored(await store.tenant(tenant)) == {INVITES: "drifted", APPS: "compliant"}
+
+
+async def test_the_drift_feed_pages_newest_first_across_tenants(
+    cloud: FakeCloud, stack: Stack
+) -> None:
+    since = datetime.now(UTC).isoformat()
+    tenants = [new_tenant(cloud) for _ in range(3)]
+    for tenant in tenants:
+        await stack.register(tenant)
+        await evaluate(stack, tenant, "plan")  # five settings each become non-compliant
+
+    pages, cursor = [], None
+    while True:
+        params = {"since": since, "limit": "4"} | ({"cursor": cursor} if cursor else {})
+        answer = (await stack.call("GET", "/api/drift", params=params)).json()
+        pages.append(answer["transitions"])
+        cursor = answer["next"]
+        if cursor is None:
+            break
+    moves = [m for page in pages for m in page]
+    too_old = await stack.call("GET", "/api/drift", params={"since": "2020-01-01T00:00:00+00:00"})
+    forged = await stack.call("GET", "/api/drift", params={"since": since, "cursor": "1999-01|x"})
+
+    mine = [m for m in moves if m["tenant_id"] in tenants]
+    assert len(mine) == 15
+    assert {m["transition"] for m in mine} == {"became_non_compliant"}
+    assert [m["at"] for m in moves] == sorted((m["at"] for m in moves), reverse=True)
+    assert all(len(page) <= 4 for page in pages)
+    assert len(pages) >= 4
+    assert mine[0]["tenant_id"] == tenants[-1]  # the newest first
+    assert too_old.status_code == forged.status_code == 400

@@ -124,29 +124,21 @@ async def post_run(
         return error(400, "invalid_request", "the run request is invalid", shown)
     run_id = new_run_id()
     if idempotency_key is not None:
-        try:
-            reservation = await services.idempotency.reserve(
-                caller=caller.object_id,
-                key=check_key(idempotency_key),
-                request=request,
-                run_id=run_id,
-                now=datetime.now(UTC),
-            )
-        except InvalidKey as exc:
-            return error(400, "invalid_idempotency_key", str(exc))
-        if reservation.replayed:
-            return _replayed(services, reservation)
+        replay = await replay_of(services, caller, idempotency_key, request, run_id)
+        if replay is not None:
+            return replay
     mode, params = Mode.parse(request["mode"]), dict(request.get("params") or {})
     work = [
         RowSpec(t.tenant_id, request["job"], mode, params, t.name, ring_of.get(t.tenant_id))
         for t in tenants
     ]
-    if ring_of or rollout.needs_approval(services, work):
+    approval = rollout.needs_approval(services, work)
+    if ring_of or approval:
         held = await rollout.start_held(
             services,
             work,
             run_id=run_id,
-            approval=rollout.needs_approval(services, work),
+            approval=approval,
             max_failure_rate=float(request.get("max_failure_rate") or 0.0),
             rings=len(set(ring_of.values())),
             requested_by=caller.display,
@@ -226,6 +218,25 @@ def _group_ring(
     if not members:
         problems.append(f"rings[{n}]: group {spec.group!r} holds none of the run's tenants")
     return rollout.RingSpec(tenants=members)
+
+
+async def replay_of(
+    services: Services, caller: Principal, key: str, request: Any, run_id: str
+) -> ApiResponse | None:
+    """None to go ahead (the caller's `Idempotency-Key` is now reserved for `run_id`); else
+    the answer: 400 for a bad key, the run this key already started (200), or 409 when it
+    started one from a different request."""
+    try:
+        reservation = await services.idempotency.reserve(
+            caller=caller.object_id,
+            key=check_key(key),
+            request=request,
+            run_id=run_id,
+            now=datetime.now(UTC),
+        )
+    except InvalidKey as exc:
+        return error(400, "invalid_idempotency_key", str(exc))
+    return _replayed(services, reservation) if reservation.replayed else None
 
 
 def _replayed(services: Services, reservation: Reservation) -> ApiResponse:

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import XtenantError
-from shared.ledger import FINAL, row_key
+from shared.ledger import FINAL, merge_if_unchanged, row_key
 from shared.messages import TenantJobMessage
 from shared.results import Status
 from shared.stored import from_text
@@ -123,11 +123,8 @@ class Claims:
         )
 
     async def claim(self, row: RecordedRow, *, now: datetime, lease_until: datetime) -> bool:
-        """Take the row (attempts + 1) if nobody changed it since it was read."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError
-        from azure.data.tables import UpdateMode
-
+        """Take the row (attempts + 1) if nobody changed it since it was read (else another
+        delivery took it first, or it was cancelled)."""
         entity = {
             "PartitionKey": row.run_id,
             "RowKey": row_key(row.tenant_id, row.job),
@@ -136,16 +133,7 @@ class Claims:
             "started_at": now.isoformat(),
             "running_until": lease_until.isoformat(),
         }
-        try:
-            await self.table.update_entity(
-                entity,
-                mode=UpdateMode.MERGE,
-                etag=row.etag,
-                match_condition=MatchConditions.IfNotModified,
-            )
-        except ResourceModifiedError:
-            return False  # another delivery took it first
-        return True
+        return await merge_if_unchanged(self.table, entity, row.etag)
 
     async def renew(self, row: RecordedRow, lease_until: datetime) -> None:
         """Push the lease forward while a long job runs."""

@@ -68,6 +68,25 @@ def overall_status(statuses: list[Status]) -> str:
     return "failed" if good == 0 else "partially_failed"
 
 
+async def merge_if_unchanged(table: TableClient, entity: Mapping[str, Any], etag: str) -> bool:
+    """Merge `entity` into its stored one only if that is still as read (its ETag): the one
+    conditional write of the runs table; False when someone changed it first."""
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceModifiedError
+    from azure.data.tables import UpdateMode
+
+    try:
+        await table.update_entity(
+            dict(entity),
+            mode=UpdateMode.MERGE,
+            etag=etag,
+            match_condition=MatchConditions.IfNotModified,
+        )
+    except ResourceModifiedError:
+        return False
+    return True
+
+
 @dataclass(frozen=True)
 class RowSpec:
     """One (tenant, job) a run will do, with the mode and params it will do it with."""
@@ -222,18 +241,8 @@ class Ledger:
         if etag is None:
             await self._merge(run_id, tenant_id, job, fields)
             return
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError
-        from azure.data.tables import UpdateMode
-
         entity = {"PartitionKey": run_id, "RowKey": row_key(tenant_id, job), **fields}
-        with contextlib.suppress(ResourceModifiedError):
-            await self.table.update_entity(
-                entity,
-                mode=UpdateMode.MERGE,
-                etag=etag,
-                match_condition=MatchConditions.IfNotModified,
-            )
+        await merge_if_unchanged(self.table, entity, etag)
 
     async def end(
         self, run_id: str, tenant_id: str, job: str, status: Status, error: XtenantError
@@ -249,10 +258,6 @@ class Ledger:
         """End the run's queued and held rows `cancelled`, each only if no delivery took it
         meanwhile (a conditional write on the row as read). Returns (cancelled, not cancelled).
         """
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError
-        from azure.data.tables import UpdateMode
-
         query = self.table.query_entities(
             "PartitionKey eq @run and ( status eq @queued or status eq @held )",
             parameters={"run": run_id, "queued": Status.QUEUED.value, "held": Status.HELD.value},
@@ -268,66 +273,36 @@ class Ledger:
             "remediation": "None needed. To do it after all, start a run for the tenant again.",
             "app_wide": False,
         }
-        gate = asyncio.Semaphore(_WRITERS)
-
-        async def cancel(entity: Any) -> bool:
-            update = {"PartitionKey": run_id, "RowKey": entity["RowKey"], **fields}
-            async with gate:
-                try:
-                    await self.table.update_entity(
-                        update,
-                        mode=UpdateMode.MERGE,
-                        etag=entity.metadata["etag"],
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-                except ResourceModifiedError:
-                    return False  # a delivery took it first: it runs to its end
-            telemetry.row_ended(str(entity.get("job", "")), Status.CANCELLED.value)
-            return True
-
-        done = await asyncio.gather(*(cancel(e) for e in rows))
+        # a row a delivery took meanwhile is not cancelled: it runs to its end
+        done = await self._merge_each(rows, fields)
+        for entity, cancelled in zip(rows, done, strict=True):
+            if cancelled:
+                telemetry.row_ended(str(entity.get("job", "")), Status.CANCELLED.value)
         return sum(done), len(done) - sum(done)
 
     async def release(self, run_id: str, ring: int | None) -> list[dict[str, Any]]:
         """Held rows (of `ring`, or all) become `queued`; returns them, to send their messages.
         A row no longer held (cancelled meanwhile) is left as it is."""
-        from azure.core import MatchConditions
-        from azure.core.exceptions import ResourceModifiedError
-        from azure.data.tables import UpdateMode
-
-        query, parameters = (
-            "PartitionKey eq @run and status eq @held",
-            {
-                "run": run_id,
-                "held": Status.HELD.value,
-            },
-        )
+        query = "PartitionKey eq @run and status eq @held"
+        parameters: dict[str, Any] = {"run": run_id, "held": Status.HELD.value}
         if ring is not None:
-            query, parameters["ring"] = query + " and ring eq @ring", ring  # type: ignore[assignment]
+            query, parameters["ring"] = query + " and ring eq @ring", ring
         rows = [entity async for entity in self.table.query_entities(query, parameters=parameters)]
-        now, gate = _now(), asyncio.Semaphore(_WRITERS)
+        fields = {"status": Status.QUEUED.value, "queued_at": _now()}
+        done = await self._merge_each(rows, fields)
+        return [dict(e) | fields for e, released in zip(rows, done, strict=True) if released]
 
-        async def release(entity: Any) -> dict[str, Any] | None:
-            update = {
-                "PartitionKey": run_id,
-                "RowKey": entity["RowKey"],
-                "status": Status.QUEUED.value,
-                "queued_at": now,
-            }
+    async def _merge_each(self, rows: list[Any], fields: Mapping[str, Any]) -> list[bool]:
+        """Merge `fields` into each row read (a few at a time), each only if it is still as
+        read; whether each was written."""
+        gate = asyncio.Semaphore(_WRITERS)
+
+        async def merge(entity: Any) -> bool:
+            update = {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"], **fields}
             async with gate:
-                try:
-                    await self.table.update_entity(
-                        update,
-                        mode=UpdateMode.MERGE,
-                        etag=entity.metadata["etag"],
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-                except ResourceModifiedError:
-                    return None
-            return dict(entity) | update
+                return await merge_if_unchanged(self.table, update, entity.metadata["etag"])
 
-        released = await asyncio.gather(*(release(e) for e in rows))
-        return [r for r in released if r is not None]
+        return list(await asyncio.gather(*(merge(e) for e in rows)))
 
     async def swept(
         self, run_id: str, tenant_id: str, job: str, sweeps: int, now: datetime

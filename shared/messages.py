@@ -11,6 +11,7 @@ cannot fix it). Other versions are bad messages too: a worker must not guess wha
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from shared.errors import XtenantError
 from shared.ids import is_guid, is_run_id
 from shared.jobs import JOBS
 from shared.results import Mode, RunOrigin
+from shared.stored import from_text
 
 VERSION = 2
 #: The work queue; the Functions host moves a message that failed maxDequeueCount times to
@@ -69,6 +71,23 @@ class TenantJobMessage:
     @property
     def scheduled(self) -> bool:
         return self.origin is RunOrigin.SCHEDULE
+
+    @classmethod
+    def from_row(
+        cls, run_id: str, run: Mapping[str, Any], row: Mapping[str, Any]
+    ) -> TenantJobMessage:
+        """The message for a ledger row, as the run recorded it (the sweeper sending a lost
+        message again; a rollout ring releasing its held rows)."""
+        return cls(
+            run_id=run_id,
+            tenant_id=str(row["tenant_id"]),
+            job=str(row["job"]),
+            mode=Mode(row["mode"]),
+            params=from_text(row.get("params"), {}),
+            origin=RunOrigin(row.get("origin") or run.get("origin") or RunOrigin.MANUAL.value),
+            requested_at=str(run.get("requested_at", "")),
+            requested_by=str(run.get("requested_by", "")),
+        )
 
     def to_json(self) -> str:
         body = asdict(self)

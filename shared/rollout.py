@@ -29,12 +29,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.ids import validate_tenant_id
-from shared.ledger import FINAL, RUN_ROW, RowSpec
+from shared.ledger import FINAL, RUN_ROW, RowSpec, merge_if_unchanged
 from shared.messages import TenantJobMessage
 from shared.notify import events
 from shared.results import Mode, RunOrigin, RunState, Status
 from shared.services import Services
-from shared.stored import from_text
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +211,7 @@ async def release(services: Services, run_id: str, ring: int | None) -> int:
 
     rows = await services.ledger.release(run_id, ring)
     run = await services.runs.run_entity(run_id) or {}
-    messages = [_message(run_id, run, row) for row in rows]
+    messages = [TenantJobMessage.from_row(run_id, run, row) for row in rows]
     for message, failure in await send_messages(services, messages):
         error = NotQueued(message, failure)
         await services.ledger.end(run_id, message.tenant_id, message.job, Status.FAILED, error)
@@ -220,45 +219,44 @@ async def release(services: Services, run_id: str, ring: int | None) -> int:
     return len(messages)
 
 
-def _message(run_id: str, run: Mapping[str, Any], row: Mapping[str, Any]) -> TenantJobMessage:
-    return TenantJobMessage(
-        run_id,
-        str(row["tenant_id"]),
-        str(row["job"]),
-        Mode(row["mode"]),
-        from_text(row.get("params")) or {},
-        RunOrigin(row.get("origin") or RunOrigin.MANUAL.value),
-        str(run.get("requested_at") or ""),
-        str(run.get("requested_by") or ""),
-    )
-
-
 async def after_row(services: Services, run_id: str, ring: int | None) -> None:
     """A row of `ring` ended: if it was the ring's last, release the next ring or halt."""
     if ring is None:
         return
-    statuses = await _ring_statuses(services, run_id, ring)
-    if not statuses or any(s not in FINAL for s in statuses):
+    rows = await _ring_rows(services, run_id, ring)
+    if not rows or any(status not in FINAL for status, _ in rows):
         return
-    await _ring_done(services, run_id, ring, statuses)
+    await _ring_done(services, run_id, ring, rows)
 
 
-async def _ring_statuses(services: Services, run_id: str, ring: int) -> list[Status]:
+_RING_FIELDS = ("tenant_id", "job", "status", "error_class")
+
+
+async def _ring_rows(
+    services: Services, run_id: str, ring: int
+) -> list[tuple[Status, dict[str, Any]]]:
+    """Each row of the ring: its status, and what a halted run shows of a failing one."""
     query = services.ledger.table.query_entities(
         "PartitionKey eq @run and RowKey ne @run_row and ring eq @ring",
         parameters={"run": run_id, "run_row": RUN_ROW, "ring": ring},
-        select=["status"],
+        select=list(_RING_FIELDS),
     )
-    return [Status(e.get("status", Status.QUEUED.value)) async for e in query]
+    return [
+        (Status(e.get("status") or Status.QUEUED.value), {k: e.get(k) for k in _RING_FIELDS})
+        async for e in query
+    ]
 
 
-async def _ring_done(services: Services, run_id: str, ring: int, statuses: list[Status]) -> None:
-    entity = await run_entity_for_update(services, run_id)
+async def _ring_done(
+    services: Services, run_id: str, ring: int, rows: list[tuple[Status, dict[str, Any]]]
+) -> None:
+    entity = await services.runs.run_entity(run_id)
     if entity is None or entity.get("state") != RunState.ROLLING or entity.get("ring") != ring:
         return  # another worker moved it on, or the run is halted, aborted or not rolling
+    statuses = [status for status, _ in rows]
     rate, allowed = failure_rate(statuses), float(entity.get("max_failure_rate") or 0.0)
     if rate > allowed:
-        failing = await _failing(services, run_id, ring)
+        failing = [row for status, row in rows if status in RING_FAILURES][:100]
         reason = (
             f"ring {ring + 1} of {entity.get('rings_total')} failed in {rate:.0%} of its "
             f"{len(statuses)} rows (allowed: {allowed:.0%})"
@@ -285,45 +283,10 @@ async def _ring_done(services: Services, run_id: str, ring: int, statuses: list[
         await release(services, run_id, ring + 1)
 
 
-async def _failing(services: Services, run_id: str, ring: int) -> list[dict[str, Any]]:
-    query = services.ledger.table.query_entities(
-        "PartitionKey eq @run and RowKey ne @run_row and ring eq @ring",
-        parameters={"run": run_id, "run_row": RUN_ROW, "ring": ring},
-        select=["tenant_id", "job", "status", "error_class"],
-    )
-    return [
-        {k: e.get(k) for k in ("tenant_id", "job", "status", "error_class")}
-        async for e in query
-        if Status(e.get("status") or Status.QUEUED.value) in RING_FAILURES
-    ][:100]
-
-
-async def run_entity_for_update(services: Services, run_id: str) -> Any:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        return await services.ledger.table.get_entity(run_id, RUN_ROW)
-    except ResourceNotFoundError:
-        return None
-
-
 async def update_run(services: Services, entity: Any, fields: Mapping[str, Any]) -> bool:
     """Merge `fields` into the run entity if nobody changed it since it was read."""
-    from azure.core import MatchConditions
-    from azure.core.exceptions import ResourceModifiedError
-    from azure.data.tables import UpdateMode
-
     update = {"PartitionKey": entity["PartitionKey"], "RowKey": RUN_ROW, **fields}
-    try:
-        await services.ledger.table.update_entity(
-            update,
-            mode=UpdateMode.MERGE,
-            etag=entity.metadata["etag"],
-            match_condition=MatchConditions.IfNotModified,
-        )
-    except ResourceModifiedError:
-        return False
-    return True
+    return await merge_if_unchanged(services.ledger.table, update, entity.metadata["etag"])
 
 
 async def expire_if_due(services: Services, entity: Any, now: datetime) -> bool:

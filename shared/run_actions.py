@@ -14,11 +14,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.api import ApiResponse, error, forbidden, held_answer, json_error, parse_json
+from shared.api import (
+    ApiResponse,
+    error,
+    forbidden,
+    held_answer,
+    json_error,
+    parse_json,
+    replay_of,
+)
 from shared.auth.principal import Principal
 from shared.auth.roles import Role
 from shared.groups import Targeting
-from shared.idempotency import InvalidKey, check_key
 from shared.ids import InvalidRunId, new_run_id, validate_run_id
 from shared.ledger import RowSpec
 from shared.pipeline import start_rerun
@@ -27,7 +34,6 @@ from shared.rollout import (
     expire_if_due,
     needs_approval,
     release,
-    run_entity_for_update,
     start_held,
     update_run,
 )
@@ -56,7 +62,7 @@ async def rerun(
         return error(409, "nothing_to_rerun", f"run {run_id} has no row to re-run ({reason})")
     new_id = new_run_id()
     if idempotency_key is not None:
-        replay = await _reserve(services, caller, idempotency_key, run_id, new_id)
+        replay = await replay_of(services, caller, idempotency_key, {"rerun": run_id}, new_id)
         if replay is not None:
             return replay
     if needs_approval(services, work):
@@ -111,6 +117,7 @@ async def cancel(services: Services, run_id: str, *, caller: Principal) -> ApiRe
 
 
 async def _run(services: Services, run_id: str) -> dict[str, Any] | ApiResponse:
+    """The run's entity (with its ETag, for update_run), or the 400 / 404 answer."""
     try:
         validate_run_id(run_id)
     except InvalidRunId as exc:
@@ -144,29 +151,6 @@ def _work(
             params = from_text(row.get("params")) or {}
             work.append(RowSpec(tenant.tenant_id, job, mode, params, tenant.name))
     return work, left_out
-
-
-async def _reserve(
-    services: Services, caller: Principal, key: str, run_id: str, new_id: str
-) -> ApiResponse | None:
-    """None to go ahead; the earlier answer when this key already re-ran this run."""
-    try:
-        reservation = await services.idempotency.reserve(
-            caller=caller.object_id,
-            key=check_key(key),
-            request={"rerun": run_id},
-            run_id=new_id,
-            now=datetime.now(UTC),
-        )
-    except InvalidKey as exc:
-        return error(400, "invalid_idempotency_key", str(exc))
-    if not reservation.replayed:
-        return None
-    if reservation.conflict:
-        return error(409, "idempotency_key_reused", "this Idempotency-Key started another run")
-    status_url = f"{services.settings.public_url}/api/runs/{reservation.run_id}"
-    body = {"run_id": reservation.run_id, "replayed": True, "status_url": status_url}
-    return ApiResponse(200, body, {"Location": status_url})
 
 
 # --- approval and rollout (shared/rollout.py) ---------------------------------------------
@@ -238,12 +222,11 @@ async def resume(services: Services, run_id: str, *, caller: Principal) -> ApiRe
 
 async def abort(services: Services, run_id: str, *, caller: Principal) -> ApiResponse:
     """POST /api/runs/{id}/abort (apply): a halted or rolling run stops; held rows cancelled."""
-    found = await _run(services, run_id)
-    if isinstance(found, ApiResponse):
-        return found
-    entity = await run_entity_for_update(services, run_id)
-    state = entity.get("state") if entity is not None else None
-    if entity is None or state not in (RunState.HALTED, RunState.ROLLING):
+    entity = await _run(services, run_id)
+    if isinstance(entity, ApiResponse):
+        return entity
+    state = entity.get("state")
+    if state not in (RunState.HALTED, RunState.ROLLING):
         return error(
             409,
             "not_abortable",
@@ -273,12 +256,11 @@ async def _awaiting(services: Services, run_id: str) -> Any:
 
 
 async def _in_state(services: Services, run_id: str, state: RunState) -> Any:
-    found = await _run(services, run_id)
-    if isinstance(found, ApiResponse):
-        return found
-    entity = await run_entity_for_update(services, run_id)
-    current = entity.get("state") if entity is not None else None
-    if entity is None or current != state:
+    entity = await _run(services, run_id)
+    if isinstance(entity, ApiResponse):
+        return entity
+    current = entity.get("state")
+    if current != state:
         return error(
             409,
             f"not_{state.value}",

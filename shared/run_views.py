@@ -186,10 +186,12 @@ class RunViews:
         return rows
 
     async def run_entity(self, run_id: str) -> dict[str, Any] | None:
+        """The run's own entity as stored, its ETag in `.metadata` (for a conditional update:
+        shared/rollout.py `update_run`); None if there is no such run."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return dict(await self.table.get_entity(run_id, RUN_ROW))
+            return await self.table.get_entity(run_id, RUN_ROW)
         except ResourceNotFoundError:
             return None
 

@@ -22,10 +22,9 @@ from shared.messages import TenantJobMessage
 from shared.notify import events
 from shared.notify.events import MAX_LISTED
 from shared.pipeline import send_messages
-from shared.results import Mode, RunOrigin, RunState, Status
+from shared.results import RunState, Status
 from shared.run_views import run_summary
 from shared.services import Services
-from shared.stored import from_text
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +93,7 @@ async def _rollout(services: Services, run_id: str, run: dict[str, Any], now: da
     """A staged run: expire an approval that waited too long; move on from a finished ring
     whose last row's worker did not (it stopped before it could)."""
     if run.get("state") == RunState.AWAITING_APPROVAL:
-        entity = await rollout.run_entity_for_update(services, run_id)
+        entity = await services.runs.run_entity(run_id)
         if entity is not None:
             await rollout.expire_if_due(services, entity, now)
     elif run.get("state") == RunState.ROLLING and run.get("rings_total"):
@@ -125,20 +124,7 @@ async def _recover(
         await services.ledger.end(str(run["PartitionKey"]), tenant_id, job, Status.FAILED, why)
         report.ended += 1
         return
-    message = _rebuilt(run, row)
+    message = TenantJobMessage.from_row(str(run["PartitionKey"]), run, row)
     if not await send_messages(services, [message]):
         await services.ledger.swept(message.run_id, tenant_id, job, sweeps + 1, now)
         report.resent += 1
-
-
-def _rebuilt(run: dict[str, Any], row: dict[str, Any]) -> TenantJobMessage:
-    return TenantJobMessage(
-        run_id=str(run["PartitionKey"]),
-        tenant_id=str(row["tenant_id"]),
-        job=str(row["job"]),
-        mode=Mode(row["mode"]),
-        params=from_text(row.get("params"), {}),
-        origin=RunOrigin(row.get("origin") or run.get("origin") or RunOrigin.MANUAL.value),
-        requested_at=str(run.get("requested_at", "")),
-        requested_by=str(run.get("requested_by", "")),
-    )

@@ -74,6 +74,13 @@ async def start_manual_run(
     )
 
 
+def shared_mode_and_job(work: list[RowSpec]) -> tuple[Mode | None, str | None]:
+    """The run's mode and job when all its rows share them; None for what they do not (a
+    re-run of a scheduled run's rows, each with its own enrolment)."""
+    modes, jobs = {w.mode for w in work}, {w.job for w in work}
+    return (modes.pop() if len(modes) == 1 else None), (jobs.pop() if len(jobs) == 1 else None)
+
+
 async def start_rerun(
     services: Services,
     work: list[RowSpec],
@@ -84,15 +91,15 @@ async def start_rerun(
     run_id: str | None = None,
 ) -> RunStarted:
     """A new run of `work` (rows of run `rerun_of`, with their own modes and params)."""
-    modes, jobs = {w.mode for w in work}, {w.job for w in work}
+    mode, job = shared_mode_and_job(work)
     return await _start(
         services,
         work,
         origin=RunOrigin.MANUAL,
         requested_by=requested_by,
         requested_by_id=requested_by_id,
-        mode=modes.pop() if len(modes) == 1 else None,
-        job=jobs.pop() if len(jobs) == 1 else None,
+        mode=mode,
+        job=job,
         run_id=run_id,
         rerun_of=rerun_of,
     )

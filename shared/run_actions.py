@@ -28,7 +28,7 @@ from shared.auth.roles import Role
 from shared.groups import Targeting
 from shared.ids import InvalidRunId, new_run_id, validate_run_id
 from shared.ledger import RowSpec
-from shared.pipeline import start_rerun
+from shared.pipeline import shared_mode_and_job, start_rerun
 from shared.results import Mode, RunState, Status
 from shared.rollout import (
     expire_if_due,
@@ -66,7 +66,7 @@ async def rerun(
         if replay is not None:
             return replay
     if needs_approval(services, work):
-        modes, jobs = {w.mode for w in work}, {w.job for w in work}
+        mode, job = shared_mode_and_job(work)
         held = await start_held(
             services,
             work,
@@ -76,8 +76,8 @@ async def rerun(
             rings=0,
             requested_by=caller.display,
             requested_by_id=caller.object_id,
-            mode=modes.pop() if len(modes) == 1 else None,
-            job=jobs.pop() if len(jobs) == 1 else None,
+            mode=mode,
+            job=job,
             rerun_of=run_id,
         )
         answer = held_answer(services, held)
